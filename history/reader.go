@@ -1,0 +1,65 @@
+package history
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// ReadFile reads a history.jsonl file; see Read.
+func ReadFile(path string) ([]Op, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read history: %w", err)
+	}
+	defer f.Close()
+	ops, err := Read(f)
+	if err != nil {
+		return ops, fmt.Errorf("%s: %w", path, err)
+	}
+	return ops, nil
+}
+
+// Read decodes a JSONL history. A truncated last line (no trailing newline and not valid JSON,
+// as a crash leaves it) is dropped silently; any other bad line is an error naming its line
+// number. Blank lines are skipped; unknown fields are ignored.
+func Read(r io.Reader) ([]Op, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var ops []Op
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: collect it whole.
+			long := append([]byte(nil), b...)
+			for err == bufio.ErrBufferFull {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+		}
+		if err != nil && err != io.EOF {
+			return ops, fmt.Errorf("line %d: %w", line, err)
+		}
+		last := err == io.EOF
+		trimmed := bytes.TrimSpace(b)
+		if len(trimmed) > 0 {
+			var op Op
+			if derr := json.Unmarshal(trimmed, &op); derr != nil {
+				if last {
+					return ops, nil // truncated final line
+				}
+				return ops, fmt.Errorf("line %d: %v", line, derr)
+			}
+			if !op.Type.Valid() {
+				return ops, fmt.Errorf("line %d: unknown type %q", line, op.Type)
+			}
+			ops = append(ops, op)
+		}
+		if last {
+			return ops, nil
+		}
+	}
+}
