@@ -3,7 +3,6 @@ package history
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +28,7 @@ func ReadFile(path string) ([]Op, error) {
 func Read(r io.Reader) ([]Op, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	var ops []Op
+	d := newDecoder()
 	for line := 1; ; line++ {
 		b, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -47,7 +47,7 @@ func Read(r io.Reader) ([]Op, error) {
 		trimmed := bytes.TrimSpace(b)
 		if len(trimmed) > 0 {
 			var op Op
-			if derr := json.Unmarshal(trimmed, &op); derr != nil {
+			if derr := d.decode(trimmed, &op); derr != nil {
 				if last {
 					return ops, nil // truncated final line
 				}

@@ -20,6 +20,7 @@ type Recorder struct {
 	f     io.Closer
 	next  int64
 	err   error
+	buf   []byte // reused line buffer, guarded by mu
 }
 
 // Create opens (truncating) path and returns a Recorder whose clock starts now.
@@ -74,10 +75,11 @@ func (r *Recorder) Append(op Op) Op {
 	if r.err != nil {
 		return op
 	}
-	b, err := json.Marshal(op)
+	b, err := appendOp(r.buf[:0], op)
 	if err == nil {
 		b = append(b, '\n')
 		_, err = r.w.Write(b)
+		r.buf = b
 	}
 	if err == nil {
 		err = r.w.Flush()

@@ -1,0 +1,400 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// KVEntry is one key as the HTTP API shows it (Consul's KVPair). CreateIndex and
+// ModifyIndex are Raft log indexes, so they are the same on every server.
+type KVEntry struct {
+	Key         string
+	CreateIndex uint64
+	ModifyIndex uint64
+	LockIndex   uint64
+	Flags       uint64
+	Value       []byte
+	Session     string `json:",omitempty"`
+}
+
+// TxnKVOp is one KV operation of a transaction, in Consul's JSON shape.
+type TxnKVOp struct {
+	Verb    string
+	Key     string
+	Value   []byte
+	Flags   uint64
+	Index   uint64
+	Session string
+}
+
+// TxnOp is one element of a PUT /v1/txn body. Only KV operations are supported.
+type TxnOp struct {
+	KV *TxnKVOp `json:",omitempty"`
+}
+
+// TxnResult is one element of a transaction's Results.
+type TxnResult struct {
+	KV *KVEntry `json:",omitempty"`
+}
+
+// TxnError names the failing operation of a rolled-back transaction.
+type TxnError struct {
+	OpIndex int
+	What    string
+}
+
+// TxnResponse is the body of PUT /v1/txn: Results on success, Errors on rollback.
+type TxnResponse struct {
+	Results []TxnResult
+	Errors  []TxnError
+}
+
+// command is one Raft log entry. Every KV write, including a whole transaction, is exactly
+// one entry, so it is applied all-or-nothing on every server.
+type command struct {
+	Op  string    // "set", "cas", "delete", "delete-cas", "delete-tree", "txn"
+	KV  *TxnKVOp  `json:",omitempty"`
+	Txn []TxnKVOp `json:",omitempty"`
+}
+
+func encodeCommand(c command) []byte {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("encode command: %v", err)) // only plain data: cannot happen
+	}
+	return b
+}
+
+// store is the replicated state machine: a KV map with tombstones so that the index of a
+// prefix never goes backwards after a delete. Tombstones are never reaped (known gap).
+type store struct {
+	mu      sync.RWMutex
+	kv      map[string]*KVEntry
+	tomb    map[string]uint64
+	index   uint64 // KV table index: highest Raft index that changed the KV table
+	applied uint64 // highest Raft index applied
+	watch   chan struct{}
+}
+
+func newStore() *store {
+	return &store{kv: map[string]*KVEntry{}, tomb: map[string]uint64{}, watch: make(chan struct{})}
+}
+
+// Apply implements raft.FSM. It returns bool for single-key writes and *TxnResponse for txns.
+func (s *store) Apply(l *raft.Log) any {
+	var c command
+	if err := json.Unmarshal(l.Data, &c); err != nil {
+		return fmt.Errorf("decode log entry %d: %w", l.Index, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.notify(l.Index)
+	switch c.Op {
+	case "txn":
+		return s.txnLocked(c.Txn, l.Index)
+	default:
+		if c.KV == nil {
+			return fmt.Errorf("log entry %d: op %q without KV", l.Index, c.Op)
+		}
+		op := *c.KV
+		op.Verb = c.Op
+		r := s.txnLocked([]TxnKVOp{op}, l.Index)
+		return len(r.Errors) == 0
+	}
+}
+
+// notify records an applied index and wakes blocking queries. Caller holds mu.
+func (s *store) notify(idx uint64) {
+	if idx > s.applied {
+		s.applied = idx
+	}
+	close(s.watch)
+	s.watch = make(chan struct{})
+}
+
+// WatchCh returns a channel closed at the next applied change.
+func (s *store) WatchCh() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.watch
+}
+
+// Get returns a copy of one entry (nil if missing) and the index to report for it.
+func (s *store) Get(key string) (*KVEntry, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e, ok := s.kv[key]; ok {
+		c := *e
+		return &c, e.ModifyIndex
+	}
+	return nil, s.index
+}
+
+// List returns copies of all entries under prefix, sorted by key, and the prefix index:
+// the highest modify index of an entry or tombstone under it, else the table index.
+func (s *store) List(prefix string) ([]*KVEntry, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*KVEntry
+	var idx uint64
+	for k, e := range s.kv {
+		if strings.HasPrefix(k, prefix) {
+			c := *e
+			out = append(out, &c)
+			idx = max(idx, e.ModifyIndex)
+		}
+	}
+	for k, t := range s.tomb {
+		if strings.HasPrefix(k, prefix) {
+			idx = max(idx, t)
+		}
+	}
+	if idx == 0 {
+		idx = s.index
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, idx
+}
+
+// Keys lists keys under prefix, folded at the first separator after the prefix.
+func (s *store) Keys(prefix, sep string) ([]string, uint64) {
+	entries, idx := s.List(prefix)
+	seen := map[string]bool{}
+	out := []string{}
+	for _, e := range entries {
+		k := e.Key
+		if sep != "" {
+			if i := strings.Index(k[len(prefix):], sep); i >= 0 {
+				k = k[:len(prefix)+i+len(sep)]
+			}
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out, idx
+}
+
+// ReadTxn evaluates a read-only transaction against local state.
+func (s *store) ReadTxn(ops []TxnKVOp) *TxnResponse {
+	if !isReadOnlyTxn(ops) {
+		return &TxnResponse{Errors: []TxnError{{What: "not a read-only transaction"}}}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.txnLocked(ops, 0)
+}
+
+// Index returns the KV table index.
+func (s *store) Index() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.index
+}
+
+type undo struct {
+	key     string
+	prev    *KVEntry
+	hadTomb bool
+	tomb    uint64
+}
+
+// txnLocked runs ops in order at Raft index idx, collecting every error; if any op fails
+// all changes are undone. Caller holds mu.
+func (s *store) txnLocked(ops []TxnKVOp, idx uint64) *TxnResponse {
+	var undos []undo
+	resp := &TxnResponse{}
+	save := func(key string) {
+		u := undo{key: key, prev: s.kv[key]}
+		u.tomb, u.hadTomb = s.tomb[key]
+		undos = append(undos, u)
+	}
+	put := func(op TxnKVOp) *KVEntry {
+		save(op.Key)
+		e := &KVEntry{Key: op.Key, CreateIndex: idx, ModifyIndex: idx, Flags: op.Flags, Value: op.Value}
+		if old, ok := s.kv[op.Key]; ok {
+			e.CreateIndex, e.LockIndex, e.Session = old.CreateIndex, old.LockIndex, old.Session
+		}
+		s.kv[op.Key] = e
+		delete(s.tomb, op.Key)
+		s.index = max(s.index, idx)
+		return e
+	}
+	del := func(key string) {
+		if _, ok := s.kv[key]; !ok {
+			return
+		}
+		save(key)
+		delete(s.kv, key)
+		s.tomb[key] = idx
+		s.index = max(s.index, idx)
+	}
+	meta := func(e *KVEntry) *KVEntry { c := *e; c.Value = nil; return &c }
+	full := func(e *KVEntry) *KVEntry { c := *e; return &c }
+	fail := func(i int, format string, a ...any) {
+		resp.Errors = append(resp.Errors, TxnError{OpIndex: i, What: fmt.Sprintf(format, a...)})
+	}
+	for i, op := range ops {
+		cur, exists := s.kv[op.Key]
+		switch op.Verb {
+		case "set":
+			resp.Results = append(resp.Results, TxnResult{KV: meta(put(op))})
+		case "cas":
+			if (op.Index == 0 && exists) || (op.Index != 0 && (!exists || cur.ModifyIndex != op.Index)) {
+				fail(i, "failed to set key %q, index is stale", op.Key)
+				continue
+			}
+			resp.Results = append(resp.Results, TxnResult{KV: meta(put(op))})
+		case "get":
+			if !exists {
+				fail(i, "key %q doesn't exist", op.Key)
+				continue
+			}
+			resp.Results = append(resp.Results, TxnResult{KV: full(cur)})
+		case "get-or-empty":
+			if exists {
+				resp.Results = append(resp.Results, TxnResult{KV: full(cur)})
+			}
+		case "get-tree":
+			var keys []string
+			for k := range s.kv {
+				if strings.HasPrefix(k, op.Key) {
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				resp.Results = append(resp.Results, TxnResult{KV: full(s.kv[k])})
+			}
+		case "check-index":
+			if !exists {
+				fail(i, "failed to check index, key %q doesn't exist", op.Key)
+			} else if cur.ModifyIndex != op.Index {
+				fail(i, "failed index check for key %q, current modify index %d != %d", op.Key, cur.ModifyIndex, op.Index)
+			} else {
+				resp.Results = append(resp.Results, TxnResult{KV: meta(cur)})
+			}
+		case "check-session":
+			if !exists {
+				fail(i, "failed to check session, key %q doesn't exist", op.Key)
+			} else if cur.Session != op.Session {
+				fail(i, "failed session check for key %q, current session %q != %q", op.Key, cur.Session, op.Session)
+			} else {
+				resp.Results = append(resp.Results, TxnResult{KV: meta(cur)})
+			}
+		case "check-not-exists":
+			if exists {
+				fail(i, "key %q exists", op.Key)
+			}
+		case "delete":
+			del(op.Key)
+		case "delete-tree":
+			var keys []string
+			for k := range s.kv {
+				if strings.HasPrefix(k, op.Key) {
+					keys = append(keys, k)
+				}
+			}
+			for _, k := range keys {
+				del(k)
+			}
+		case "delete-cas":
+			// As Consul: deleting a missing key succeeds; cas=0 never deletes an existing one.
+			if exists && cur.ModifyIndex != op.Index {
+				fail(i, "failed to delete key %q, index is stale", op.Key)
+				continue
+			}
+			del(op.Key)
+		case "lock", "unlock":
+			fail(i, "sessions are not supported by this agent (verb %q)", op.Verb)
+		default:
+			fail(i, "unknown KV verb %q", op.Verb)
+		}
+	}
+	if len(resp.Errors) > 0 {
+		for i := len(undos) - 1; i >= 0; i-- {
+			u := undos[i]
+			if u.prev != nil {
+				s.kv[u.key] = u.prev
+			} else {
+				delete(s.kv, u.key)
+			}
+			if u.hadTomb {
+				s.tomb[u.key] = u.tomb
+			} else {
+				delete(s.tomb, u.key)
+			}
+		}
+		resp.Results = nil
+	}
+	// s.index may have advanced on a rolled-back txn; that only makes blocking queries
+	// return early, which Consul allows, and keeps the index monotonic.
+	return resp
+}
+
+var readVerbs = map[string]bool{"get": true, "get-or-empty": true, "get-tree": true, "check-index": true, "check-session": true, "check-not-exists": true}
+
+func isReadOnlyTxn(ops []TxnKVOp) bool {
+	for _, op := range ops {
+		if !readVerbs[op.Verb] {
+			return false
+		}
+	}
+	return true
+}
+
+type snapshotData struct {
+	KV    map[string]*KVEntry
+	Tomb  map[string]uint64
+	Index uint64
+}
+
+// Snapshot implements raft.FSM.
+func (s *store) Snapshot() (raft.FSMSnapshot, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, err := json.Marshal(snapshotData{KV: s.kv, Tomb: s.tomb, Index: s.index})
+	if err != nil {
+		return nil, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return fsmSnapshot(b), nil
+}
+
+// Restore implements raft.FSM.
+func (s *store) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var d snapshotData
+	if err := json.NewDecoder(rc).Decode(&d); err != nil {
+		return fmt.Errorf("decode snapshot: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.KV == nil {
+		d.KV = map[string]*KVEntry{}
+	}
+	if d.Tomb == nil {
+		d.Tomb = map[string]uint64{}
+	}
+	s.kv, s.tomb, s.index = d.KV, d.Tomb, d.Index
+	s.notify(0)
+	return nil
+}
+
+type fsmSnapshot []byte
+
+func (f fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(f); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (f fsmSnapshot) Release() {}

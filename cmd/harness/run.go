@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftcheck/harness/harness"
+	"github.com/raftcheck/harness/nemesis"
+)
+
+func newRunCmd() *cobra.Command {
+	o := harness.Defaults()
+	var nem string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run one test and exit with its verdict",
+		Example: `  harness run --nodes 3                                  # register workload, no faults, 30 s
+  harness run --nodes 3 --nemesis partition --time-limit 60s
+  harness run --nemesis restart --restart-signal INT     # the Consul #993 question
+  harness run --unsafe local-cas --time-limit 10s         # a seeded bug: must exit 1
+  harness run --bootstrap manual --read-mode default`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			faults, err := nemesis.Parse(nem)
+			if err != nil {
+				return usageErr{err}
+			}
+			o.Nemesis = faults
+			out, err := harness.Run(cmd.Context(), o, os.Stderr)
+			if out != nil {
+				fmt.Println(harness.DescribeVerdict(out.Results))
+				fmt.Printf("run folder: %s\n", out.Dir)
+			}
+			if err != nil {
+				return err
+			}
+			return verdictExit(out.Results.Valid)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Name, "name", "", "test name: the store folder of its runs (default: from workload, nemesis and bugs)")
+	f.IntVar(&o.Nodes, "nodes", o.Nodes, "number of agent servers")
+	f.DurationVar(&o.TimeLimit, "time-limit", o.TimeLimit, "how long the workload and the nemesis run")
+	f.Int64Var(&o.Seed, "seed", 0, "seed for every random choice (0: pick one and record it)")
+	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
+	f.StringVar(&o.Workload, "workload", o.Workload, "register or set")
+	f.IntVar(&o.Keys, "keys", o.Keys, "independent register keys")
+	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "client workers, spread across nodes")
+	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second (0: unlimited)")
+	f.DurationVar(&o.OpTimeout, "op-timeout", o.OpTimeout, "timeout of one client call (expiry records info)")
+	f.StringVar(&o.ReadMode, "read-mode", o.ReadMode, "consistent, default or stale")
+	f.StringVar(&o.Bootstrap, "bootstrap", o.Bootstrap, "expect (-bootstrap-expect=N), single (n1 -bootstrap) or manual")
+	f.StringVar(&o.AgentBinary, "agent-binary", "", "static Linux binary taking Consul's agent command line (default: build ./cmd/agent)")
+	f.StringSliceVar(&o.Unsafe, "unsafe", nil, "seeded bug(s) passed to every node as -unsafe (see `agent -h`)")
+	f.StringArrayVar(&o.AgentArgs, "agent-arg", nil, "extra agent flag for every node (repeatable)")
+	f.StringVar(&nem, "nemesis", "none", "faults: comma list of "+strings.Join(nemesis.Kinds(), ",")+", or all, or none")
+	f.DurationVar(&o.NemesisInterval, "nemesis-interval", o.NemesisInterval, "time between faults and each fault's length")
+	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
+	f.DurationVar(&o.RecoveryTime, "recovery-time", o.RecoveryTime, "time the healed cluster has to elect a leader every node knows")
+	f.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "bound on the linearizability check (expiry: unknown)")
+	f.DurationVar(&o.ReadyTimeout, "ready-timeout", o.ReadyTimeout, "bound on cluster formation")
+	return cmd
+}

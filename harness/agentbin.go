@@ -1,0 +1,87 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+const modulePath = "github.com/raftcheck/harness"
+
+// moduleRoot finds the checkout of this module by walking up from the working directory.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte("module "+modulePath+"\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("cannot build the agent: run inside a checkout of %s, or pass --agent-binary PATH", modulePath)
+		}
+		dir = parent
+	}
+}
+
+// AgentBinary returns the path of the static Linux agent binary: the given one, or ./cmd/agent
+// of this module built with CGO_ENABLED=0 (Go's build cache makes a rebuild of unchanged sources
+// cost well under a second).
+func AgentBinary(ctx context.Context, given string) (string, error) {
+	if given != "" {
+		st, err := os.Stat(given)
+		if err != nil {
+			return "", usagef("--agent-binary: %v", err)
+		}
+		if st.IsDir() || st.Mode()&0o111 == 0 {
+			return "", usagef("--agent-binary %s: not an executable file", given)
+		}
+		return filepath.Abs(given)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	out := filepath.Join(cache, "raftcheck", "agent")
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return "", fmt.Errorf("build agent: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/agent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build agent (go build ./cmd/agent in %s): %v\n%s", root, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// gitRevision describes the checkout the harness runs from, with a "+dirty" mark when it has
+// uncommitted changes; "" outside a git checkout.
+func gitRevision(ctx context.Context) string {
+	root, err := moduleRoot()
+	if err != nil {
+		return ""
+	}
+	rev, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	r := strings.TrimSpace(string(rev))
+	if st, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		r += "+dirty"
+	}
+	return r
+}

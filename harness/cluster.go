@@ -1,0 +1,295 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/raftcheck/harness/docker"
+)
+
+// Ports of every node (Consul's defaults).
+const (
+	httpPort   = 8500
+	serverPort = 8300
+	dataDir    = "/data"
+)
+
+// ownAgentFlags make our own agent fast enough to test in seconds; they are passed only when the
+// harness built the agent itself (a foreign binary gets --agent-arg instead).
+var ownAgentFlags = []string{
+	"-raft-heartbeat-timeout=500ms",
+	"-raft-election-timeout=500ms",
+	"-raft-leader-lease-timeout=250ms",
+	"-retry-interval=500ms",
+}
+
+// Cluster is a running set of agent containers on one Docker network.
+type Cluster struct {
+	runID string
+	dc    *docker.Client
+	net   *docker.Network
+	nodes []*docker.Node
+	opts  Options
+	image string
+
+	mu      sync.Mutex
+	clients map[string]*api.Client
+}
+
+// nodeArgs is the Consul-style command line of node i (0-based) of n.
+func nodeArgs(o Options, ips []netip.Addr, i int, ownAgent bool) []string {
+	ip := ips[i].String()
+	args := []string{"agent", "-server",
+		"-node=" + nodeName(i), "-bind=" + ip, "-client=0.0.0.0",
+		"-data-dir=" + dataDir,
+	}
+	switch o.Bootstrap {
+	case "expect":
+		args = append(args, fmt.Sprintf("-bootstrap-expect=%d", o.Nodes))
+	case "single":
+		if i == 0 {
+			args = append(args, "-bootstrap")
+		}
+	}
+	for j, other := range ips {
+		if j != i {
+			args = append(args, "-retry-join="+other.String())
+		}
+	}
+	if ownAgent {
+		args = append(args, ownAgentFlags...)
+	}
+	if len(o.Unsafe) > 0 {
+		args = append(args, "-unsafe="+strings.Join(o.Unsafe, ","))
+	}
+	return append(args, o.AgentArgs...)
+}
+
+func nodeName(i int) string { return fmt.Sprintf("n%d", i+1) }
+
+// startCluster creates the network and the nodes and starts them all in parallel.
+func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o Options, ownAgent bool) (*Cluster, error) {
+	nw, err := dc.CreateNetwork(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{runID: runID, dc: dc, net: nw, opts: o, image: image, clients: map[string]*api.Client{}}
+	ips := make([]netip.Addr, o.Nodes)
+	for i := range ips {
+		ips[i] = nw.NodeIP(i + 1)
+	}
+	c.nodes = make([]*docker.Node, o.Nodes)
+	errs := make([]error, o.Nodes)
+	var wg sync.WaitGroup
+	for i := range o.Nodes {
+		wg.Go(func() {
+			spec := docker.NodeSpec{Name: nodeName(i), IP: ips[i], Image: image, Cmd: nodeArgs(o, ips, i, ownAgent), RunID: runID}
+			n, err := dc.CreateNode(ctx, nw, spec)
+			if err == nil {
+				err = n.Start(ctx)
+			}
+			c.nodes[i], errs[i] = n, err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("start nodes: %w", err)
+	}
+	return c, nil
+}
+
+// HTTPAddr is node's HTTP API address as the harness reaches it.
+func httpAddr(n *docker.Node) string { return netip.AddrPortFrom(n.IP(), httpPort).String() }
+
+// client returns a consul/api client for node (cached; short timeouts for status probes).
+func (c *Cluster) client(n *docker.Node) *api.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[n.Name()]; ok {
+		return cl
+	}
+	cfg := api.DefaultNonPooledConfig()
+	cfg.Address = httpAddr(n)
+	cfg.HttpClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+	cl, err := api.NewClient(cfg)
+	if err != nil {
+		panic(err) // only fails on TLS misconfiguration, which we never set
+	}
+	c.clients[n.Name()] = cl
+	return cl
+}
+
+func (c *Cluster) nodeByName(name string) *docker.Node {
+	for _, n := range c.nodes {
+		if n.Name() == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// nameOfServerAddr maps a Raft address "ip:8300" to a node name ("" if unknown).
+func (c *Cluster) nameOfServerAddr(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return ""
+	}
+	for _, n := range c.nodes {
+		if n.IP() == ap.Addr() {
+			return n.Name()
+		}
+	}
+	return ""
+}
+
+// Leaders asks every node which leader it knows; a node that does not answer maps to "".
+func (c *Cluster) Leaders(ctx context.Context) map[string]string {
+	out := make(map[string]string, len(c.nodes))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		wg.Go(func() {
+			q := (&api.QueryOptions{}).WithContext(ctx)
+			addr, err := c.client(n).Status().LeaderWithQueryOptions(q)
+			name := ""
+			if err == nil {
+				name = c.nameOfServerAddr(addr)
+			}
+			mu.Lock()
+			out[n.Name()] = name
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// agreedLeader returns the leader every node reports, or "".
+func agreedLeader(leaders map[string]string) string {
+	var l string
+	for _, v := range leaders {
+		if v == "" || (l != "" && v != l) {
+			return ""
+		}
+		l = v
+	}
+	return l
+}
+
+// WaitReady waits until every node reports the same leader and a consistent write through the
+// leader succeeds. On manual bootstrap it first performs the explicit bootstrap step.
+func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if c.opts.Bootstrap == "manual" {
+		if err := c.manualBootstrap(ctx); err != nil {
+			return err
+		}
+	}
+	var last map[string]string
+	for {
+		last = c.Leaders(ctx)
+		if l := agreedLeader(last); l != "" {
+			w := (&api.WriteOptions{}).WithContext(ctx)
+			_, err := c.client(c.nodeByName(l)).KV().Put(&api.KVPair{Key: "harness/ready", Value: []byte("1")}, w)
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster not ready after %s (leaders seen: %v)", timeout, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// manualBootstrap waits until n1 sees every server through gossip, then asks it to bootstrap
+// Raft with all of them (the agent's PUT /v1/operator/raft/bootstrap).
+func (c *Cluster) manualBootstrap(ctx context.Context) error {
+	n1 := c.nodes[0]
+	for {
+		members, err := c.client(n1).Agent().Members(false)
+		if err == nil && countAlive(members) >= len(c.nodes) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("manual bootstrap: n1 did not see %d servers: %v", len(c.nodes), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+httpAddr(n1)+"/v1/operator/raft/bootstrap", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("manual bootstrap: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("manual bootstrap: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+func countAlive(ms []*api.AgentMember) int {
+	n := 0
+	for _, m := range ms {
+		if m.Status == 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// CollectLogs writes each node's container log to dir/<name>.log.
+func (c *Cluster) CollectLogs(ctx context.Context, dir string, open func(name string) (io.WriteCloser, error)) error {
+	var errs []error
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		w, err := open(n.Name() + ".log")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := n.Logs(ctx, w); err != nil {
+			errs = append(errs, fmt.Errorf("logs of %s: %w", n.Name(), err))
+		}
+		if err := w.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LogTails returns the last lines of every node's log, for error messages.
+func (c *Cluster) LogTails(ctx context.Context, lines int) string {
+	var b strings.Builder
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		var buf strings.Builder
+		_ = n.Logs(ctx, &buf)
+		all := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintf(&b, "--- %s (last %d lines) ---\n%s\n", n.Name(), len(all), strings.Join(all, "\n"))
+	}
+	return b.String()
+}

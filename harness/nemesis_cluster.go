@@ -1,0 +1,72 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/raftcheck/harness/nemesis"
+)
+
+// nemesisCluster lets the nemesis act on the cluster: docker nodes for process and network
+// faults, the consul API for membership.
+type nemesisCluster struct{ c *Cluster }
+
+func (nc nemesisCluster) Nodes() []nemesis.Node {
+	out := make([]nemesis.Node, len(nc.c.nodes))
+	for i, n := range nc.c.nodes {
+		out[i] = n
+	}
+	return out
+}
+
+// Leader is the leader every node agrees on, or the leader most nodes report, or "".
+func (nc nemesisCluster) Leader(ctx context.Context) (string, error) {
+	votes := map[string]int{}
+	best := ""
+	for _, l := range nc.c.Leaders(ctx) {
+		if l == "" {
+			continue
+		}
+		votes[l]++
+		if votes[l] > votes[best] {
+			best = l
+		}
+	}
+	return best, nil
+}
+
+// RemovePeer removes node from the Raft configuration through the leader.
+func (nc nemesisCluster) RemovePeer(ctx context.Context, node string) error {
+	n := nc.c.nodeByName(node)
+	if n == nil {
+		return fmt.Errorf("remove peer: no node %q", node)
+	}
+	leader, _ := nc.Leader(ctx)
+	if leader == "" {
+		return fmt.Errorf("remove peer %s: no leader", node)
+	}
+	addr := netip.AddrPortFrom(n.IP(), serverPort).String()
+	q := (&api.WriteOptions{}).WithContext(ctx)
+	return nc.c.client(nc.c.nodeByName(leader)).Operator().RaftRemovePeerByAddress(addr, q)
+}
+
+// Join asks node to join the others through gossip; the leader then adds it back to Raft.
+func (nc nemesisCluster) Join(ctx context.Context, node string) error {
+	n := nc.c.nodeByName(node)
+	if n == nil {
+		return fmt.Errorf("join: no node %q", node)
+	}
+	var last error
+	for _, other := range nc.c.nodes {
+		if other == n {
+			continue
+		}
+		if last = nc.c.client(n).Agent().Join(other.IP().String(), false); last == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("join %s: %w", node, last)
+}

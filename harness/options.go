@@ -1,0 +1,161 @@
+// Package harness runs one test: it builds the agent image, starts a Docker cluster, drives the
+// workload while the nemesis injects faults, heals, checks the history and writes the run folder.
+// The phases of Run read top-down in run.go.
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options are everything that defines a test. They are written to test.json as given.
+type Options struct {
+	// Name of the test: the store folder under which its runs are kept.
+	Name string `json:"name"`
+	// Nodes in the cluster (1–9). Servers are named n1…nN.
+	Nodes int `json:"nodes"`
+	// TimeLimit is how long the workload (and the nemesis) run.
+	TimeLimit time.Duration `json:"time_limit"`
+	// Seed drives every random choice of the workload and the nemesis.
+	Seed int64 `json:"seed"`
+	// Store is the folder that holds run folders.
+	Store string `json:"store"`
+
+	// Workload is register or set.
+	Workload string `json:"workload"`
+	// Keys is the number of independent register keys.
+	Keys int `json:"keys"`
+	// Concurrency is the number of client workers, spread across nodes.
+	Concurrency int `json:"concurrency"`
+	// Rate is the target total operations per second (0: as fast as the cluster answers).
+	Rate float64 `json:"rate"`
+	// OpTimeout bounds one client call; expiry records the op as info.
+	OpTimeout time.Duration `json:"op_timeout"`
+	// ReadMode is consistent, default or stale: how register reads query the KV store.
+	ReadMode string `json:"read_mode"`
+
+	// Bootstrap is how the cluster forms: expect (-bootstrap-expect=N everywhere),
+	// single (n1 with -bootstrap, others join) or manual (no flag, then an explicit bootstrap).
+	Bootstrap string `json:"bootstrap"`
+	// AgentBinary is a static Linux binary taking Consul's agent command line; empty builds
+	// ./cmd/agent from this module.
+	AgentBinary string `json:"agent_binary,omitempty"`
+	// Unsafe lists seeded bugs passed to every node as the agent's -unsafe flag.
+	Unsafe []string `json:"unsafe,omitempty"`
+	// AgentArgs are extra agent flags appended to every node's command line.
+	AgentArgs []string `json:"agent_args,omitempty"`
+
+	// Nemesis lists the fault kinds (empty: none).
+	Nemesis []string `json:"nemesis"`
+	// NemesisInterval is the time between faults and each fault's duration.
+	NemesisInterval time.Duration `json:"nemesis_interval"`
+	// RestartSignal is the signal the restart fault stops every node with: KILL, TERM or INT.
+	RestartSignal string `json:"restart_signal"`
+	// RecoveryTime is how long the healed cluster has to elect a leader known to every node.
+	RecoveryTime time.Duration `json:"recovery_time"`
+
+	// CheckTimeout bounds the linearizability check; expiry gives "unknown", never valid.
+	CheckTimeout time.Duration `json:"check_timeout"`
+	// ReadyTimeout bounds cluster formation.
+	ReadyTimeout time.Duration `json:"ready_timeout"`
+}
+
+// Defaults returns the options of `harness run` with no flags.
+func Defaults() Options {
+	return Options{
+		Name:            "",
+		Nodes:           3,
+		TimeLimit:       30 * time.Second,
+		Store:           "store",
+		Workload:        "register",
+		Keys:            8,
+		Concurrency:     6,
+		Rate:            200,
+		OpTimeout:       2 * time.Second,
+		ReadMode:        "consistent",
+		Bootstrap:       "expect",
+		NemesisInterval: 5 * time.Second,
+		RestartSignal:   "KILL",
+		RecoveryTime:    10 * time.Second,
+		CheckTimeout:    60 * time.Second,
+		ReadyTimeout:    30 * time.Second,
+	}
+}
+
+// UsageError is a bad option value: the CLI exits 254 with its message.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
+
+// IsUsage reports whether err is (or wraps) a UsageError.
+func IsUsage(err error) bool {
+	var u *UsageError
+	return errors.As(err, &u)
+}
+
+// Validate checks every option and names the first bad one.
+func (o *Options) Validate() error {
+	switch {
+	case o.Nodes < 1 || o.Nodes > 9:
+		return usagef("--nodes must be between 1 and 9, got %d", o.Nodes)
+	case o.TimeLimit <= 0:
+		return usagef("--time-limit must be positive, got %s", o.TimeLimit)
+	case o.Keys < 1:
+		return usagef("--keys must be at least 1, got %d", o.Keys)
+	case o.Concurrency < 1:
+		return usagef("--concurrency must be at least 1, got %d", o.Concurrency)
+	case o.Rate < 0:
+		return usagef("--rate must not be negative, got %g", o.Rate)
+	case o.OpTimeout <= 0:
+		return usagef("--op-timeout must be positive, got %s", o.OpTimeout)
+	case o.CheckTimeout <= 0:
+		return usagef("--check-timeout must be positive, got %s", o.CheckTimeout)
+	case o.RecoveryTime < 0:
+		return usagef("--recovery-time must not be negative, got %s", o.RecoveryTime)
+	case o.NemesisInterval <= 0:
+		return usagef("--nemesis-interval must be positive, got %s", o.NemesisInterval)
+	case o.ReadyTimeout <= 0:
+		return usagef("--ready-timeout must be positive, got %s", o.ReadyTimeout)
+	}
+	if !slices.Contains([]string{"consistent", "default", "stale"}, o.ReadMode) {
+		return usagef("--read-mode must be consistent, default or stale, got %q", o.ReadMode)
+	}
+	if !slices.Contains([]string{"expect", "single", "manual"}, o.Bootstrap) {
+		return usagef("--bootstrap must be expect, single or manual, got %q", o.Bootstrap)
+	}
+	if !slices.Contains([]string{"register", "set"}, o.Workload) {
+		return usagef("--workload must be register or set, got %q", o.Workload)
+	}
+	sig := strings.TrimPrefix(strings.ToUpper(o.RestartSignal), "SIG")
+	if !slices.Contains([]string{"KILL", "TERM", "INT"}, sig) {
+		return usagef("--restart-signal must be KILL, TERM or INT, got %q", o.RestartSignal)
+	}
+	o.RestartSignal = sig
+	for _, u := range o.Unsafe {
+		if u == "" || strings.ContainsAny(u, ", =") {
+			return usagef("--unsafe: bad bug name %q", u)
+		}
+	}
+	if o.Name == "" {
+		o.Name = o.DefaultName()
+	}
+	return nil
+}
+
+// DefaultName names a test after its workload, nemesis and seeded bugs, e.g.
+// "register-partition-local-cas".
+func (o *Options) DefaultName() string {
+	parts := []string{o.Workload}
+	if len(o.Nemesis) == 0 {
+		parts = append(parts, "none")
+	} else {
+		parts = append(parts, strings.Join(o.Nemesis, "+"))
+	}
+	parts = append(parts, o.Unsafe...)
+	return strings.ReplaceAll(strings.Join(parts, "-"), "+", "_")
+}

@@ -1,0 +1,354 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/docker"
+	"github.com/raftcheck/harness/history"
+	"github.com/raftcheck/harness/nemesis"
+	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/workloads"
+)
+
+// TestInfo is test.json: what was run, so the run can be reproduced.
+type TestInfo struct {
+	Options     Options   `json:"options"`
+	Seed        int64     `json:"seed"`
+	RunID       string    `json:"run_id"`
+	Start       time.Time `json:"start"`
+	GitRevision string    `json:"git_revision,omitempty"`
+	CommandLine []string  `json:"command_line"`
+	AgentImage  string    `json:"agent_image,omitempty"`
+}
+
+// Outcome is what a finished run produced.
+type Outcome struct {
+	Dir     string
+	Results results.Results
+}
+
+// run carries one test through its phases.
+type run struct {
+	o      Options
+	id     string
+	dir    string
+	log    io.Writer
+	phases []results.Phase
+	rec    *history.Recorder
+}
+
+// phase times fn and records it under name.
+func (r *run) phase(name string, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	p := results.Phase{Name: name, Start: start, Duration: time.Since(start), Seconds: time.Since(start).Seconds()}
+	if err != nil {
+		p.Error = err.Error()
+	}
+	r.phases = append(r.phases, p)
+	fmt.Fprintf(r.log, "harness: %-12s %6.2fs%s\n", name, p.Seconds, errSuffix(err))
+	return err
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "  error: " + err.Error()
+}
+
+// NewRunID returns a short random identifier for labels and names.
+func NewRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Run executes one test and returns its outcome. The error is non-nil when the harness itself
+// failed (bad options, Docker unreachable, the cluster never formed); the verdict is in
+// Outcome.Results.Valid. Containers and the network are removed before Run returns, also when ctx
+// is cancelled (Ctrl-C): the history then stays checkable and the verdict is at best "unknown".
+func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Seed == 0 {
+		o.Seed = time.Now().UnixNano()
+	}
+	wl, err := workloads.New(o.Workload)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	nemFaults := o.Nemesis
+	start := time.Now()
+	r := &run{o: o, id: NewRunID(), log: log}
+	if r.dir, err = results.NewRunDir(o.Store, o.Name, start); err != nil {
+		return nil, err
+	}
+	out := &Outcome{Dir: r.dir}
+	fmt.Fprintf(log, "harness: run %s, seed %d, folder %s\n", r.id, o.Seed, r.dir)
+
+	info := TestInfo{Options: o, Seed: o.Seed, RunID: r.id, Start: start, GitRevision: gitRevision(ctx), CommandLine: os.Args}
+	if err := results.WriteJSON(filepath.Join(r.dir, results.TestFile), info); err != nil {
+		return out, err
+	}
+	if r.rec, err = history.Create(filepath.Join(r.dir, results.HistoryFile)); err != nil {
+		return out, err
+	}
+	defer r.rec.Close()
+
+	// Setup: agent image, network, nodes.
+	var dc *docker.Client
+	var cl *Cluster
+	teardown := func() {
+		if dc == nil {
+			return
+		}
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+		defer cancel()
+		_ = r.phase("teardown", func() error {
+			if cl != nil {
+				_ = cl.CollectLogs(tctx, r.dir, func(name string) (io.WriteCloser, error) {
+					return os.Create(filepath.Join(r.dir, results.NodesDir, name))
+				})
+			}
+			return dc.RemoveRun(tctx, r.id)
+		})
+		dc.Close()
+	}
+	defer teardown()
+	runErr := r.phase("setup", func() error {
+		bin, err := AgentBinary(ctx, o.AgentBinary)
+		if err != nil {
+			return err
+		}
+		if dc, err = docker.Connect(ctx); err != nil {
+			return err
+		}
+		if left, err := dc.Leftovers(ctx); err == nil && len(left) > 0 {
+			fmt.Fprintf(log, "harness: warning: %d containers or networks of earlier runs remain (`harness clean` removes them)\n", len(left))
+		}
+		image, err := dc.EnsureImage(ctx, bin)
+		if err != nil {
+			return err
+		}
+		info.AgentImage = image
+		_ = results.WriteJSON(filepath.Join(r.dir, results.TestFile), info)
+		cl, err = startCluster(ctx, dc, r.id, image, o, o.AgentBinary == "")
+		return err
+	})
+	if runErr == nil {
+		runErr = r.phase("ready", func() error {
+			if err := cl.WaitReady(ctx, o.ReadyTimeout); err != nil {
+				tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				return fmt.Errorf("%w\n%s", err, cl.LogTails(tctx, 15))
+			}
+			return nil
+		})
+	}
+	if runErr == nil {
+		runErr = r.exercise(ctx, cl, wl, nemFaults)
+	}
+	teardown()
+	dc = nil
+	if err := r.rec.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+
+	// Check what was recorded, also after an interrupt or a harness error mid-run.
+	var res results.Results
+	_ = r.phase("check", func() error {
+		res, err = CheckDir(context.WithoutCancel(ctx), r.dir, o.Workload, o.CheckTimeout)
+		return err
+	})
+	res.Phases = r.phases
+	if runErr != nil {
+		res.Error = runErr.Error()
+		if res.Valid == checker.Valid {
+			res.Valid = checker.Unknown
+		}
+	}
+	if err := writeResults(r.dir, res); err != nil && runErr == nil {
+		runErr = err
+	}
+	_ = results.MarkLatest(o.Store, r.dir)
+	out.Results = res
+	if runErr != nil && ctx.Err() == nil && res.Valid != checker.Invalid {
+		return out, runErr
+	}
+	return out, nil
+}
+
+// exercise runs the workload with the nemesis, heals, waits for recovery and does final reads.
+func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, faults []string) error {
+	o := r.o
+	cfg := workloads.Config{
+		Concurrency: o.Concurrency, Rate: o.Rate, Keys: o.Keys, OpTimeout: o.OpTimeout,
+		ReadMode: o.ReadMode, Seed: o.Seed, Recorder: r.rec, KeyPrefix: "jepsen/",
+	}
+	for _, n := range cl.nodes {
+		cfg.Endpoints = append(cfg.Endpoints, workloads.Endpoint{Name: n.Name(), Addr: httpAddr(n)})
+	}
+	nem, err := nemesis.New(nemesis.Options{Faults: faults, Interval: o.NemesisInterval, Seed: o.Seed, RestartSignal: o.RestartSignal}, nemesisCluster{cl}, r.rec)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	err = r.phase("workload", func() error {
+		r.rec.Nemesis(history.FPhase, history.NemesisEvent{Event: history.PhaseWorkload})
+		wctx, cancel := context.WithTimeout(ctx, o.TimeLimit)
+		defer cancel()
+		var wg sync.WaitGroup
+		var werr, nerr error
+		wg.Go(func() { werr = wl.Run(wctx, cfg) })
+		if len(faults) > 0 {
+			wg.Go(func() { nerr = nem.Run(wctx) })
+		}
+		stopProgress := startProgress(wctx, r.log, r.dir, o.TimeLimit)
+		wg.Wait()
+		stopProgress()
+		return errors.Join(werr, nerr)
+	})
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.phase("heal", func() error {
+		r.rec.Nemesis(history.FPhase, history.NemesisEvent{Event: history.PhaseHeal})
+		hctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		return nem.HealAll(hctx)
+	}); err != nil {
+		return err
+	}
+	_ = r.phase("recovery", func() error {
+		r.rec.Nemesis(history.FPhase, history.NemesisEvent{Event: history.PhaseRecovery})
+		return r.awaitLeader(ctx, cl, o.RecoveryTime)
+	})
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return r.phase("final-reads", func() error {
+		r.rec.Nemesis(history.FPhase, history.NemesisEvent{Event: history.PhaseFinalReads})
+		err := wl.Final(ctx, cfg)
+		r.rec.Nemesis(history.FPhase, history.NemesisEvent{Event: history.PhaseDone})
+		return err
+	})
+}
+
+// awaitLeader polls every node until all name the same leader or the recovery time is over, and
+// records what it saw last as a leader observation for the liveness checker.
+func (r *run) awaitLeader(ctx context.Context, cl *Cluster, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		leaders := cl.Leaders(ctx)
+		if agreedLeader(leaders) != "" || time.Now().After(deadline) || ctx.Err() != nil {
+			r.rec.Nemesis(history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: leaders})
+			if agreedLeader(leaders) == "" {
+				return fmt.Errorf("no leader known to every node after %s: %v", within, leaders)
+			}
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CheckDir checks DIR/history.jsonl with the workload's checkers (inferred when workload is ""),
+// and returns the results; phases of an earlier results.json are kept. It writes nothing.
+func CheckDir(ctx context.Context, dir, workload string, timeout time.Duration) (results.Results, error) {
+	ops, err := history.ReadFile(filepath.Join(dir, results.HistoryFile))
+	if err != nil {
+		return results.Results{Valid: checker.Unknown}, err
+	}
+	if workload == "" {
+		if workload, err = workloads.Infer(ops); err != nil {
+			return results.Results{Valid: checker.Unknown}, usagef("%v (give --workload)", err)
+		}
+	}
+	wl, err := workloads.New(workload)
+	if err != nil {
+		return results.Results{Valid: checker.Unknown}, usagef("%v", err)
+	}
+	cs := wl.Checkers(workloads.CheckOptions{Timeout: timeout, VisualizeDir: dir})
+	cs = withCommonCheckers(cs)
+	res := results.Results{Ops: len(ops), Checked: time.Now()}
+	var old results.Results
+	if results.ReadJSON(filepath.Join(dir, results.ResultsFile), &old) == nil {
+		res.Phases, res.Error = old.Phases, old.Error
+	}
+	res.Checkers = checker.RunAll(ctx, cs, ops)
+	res.Valid = checker.Merge(res.Checkers)
+	for _, w := range checker.FaultWindows(ops) {
+		res.Faults = append(res.Faults, results.Fault{F: w.F, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Targets: w.Targets})
+	}
+	return res, nil
+}
+
+// withCommonCheckers adds stats and liveness unless the workload already has them.
+func withCommonCheckers(cs []checker.Checker) []checker.Checker {
+	have := map[string]bool{}
+	for _, c := range cs {
+		have[c.Name()] = true
+	}
+	for _, c := range []checker.Checker{checker.Stats{}, checker.Liveness{}} {
+		if !have[c.Name()] {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// writeResults writes results.json and report.html into dir.
+func writeResults(dir string, res results.Results) error {
+	if err := results.WriteJSON(filepath.Join(dir, results.ResultsFile), res); err != nil {
+		return err
+	}
+	return results.WriteReport(dir)
+}
+
+// Recheck re-checks a stored run and rewrites its results.json and report.html.
+func Recheck(ctx context.Context, dir, workload string, timeout time.Duration) (results.Results, error) {
+	if st, err := os.Stat(filepath.Join(dir, results.HistoryFile)); err != nil || st.IsDir() {
+		return results.Results{Valid: checker.Unknown}, usagef("%s is not a run folder: no %s", dir, results.HistoryFile)
+	}
+	res, err := CheckDir(ctx, dir, workload, timeout)
+	if err != nil {
+		return res, err
+	}
+	return res, writeResults(dir, res)
+}
+
+// DescribeVerdict is the one-line summary the CLI prints.
+func DescribeVerdict(res results.Results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "verdict: %s", res.Valid)
+	for name, c := range res.Checkers {
+		if c.Valid != checker.Valid {
+			fmt.Fprintf(&b, "\n  %s: %s %s", name, c.Valid, c.Error)
+		}
+	}
+	if res.Error != "" {
+		fmt.Fprintf(&b, "\n  harness: %s", firstLine(res.Error))
+	}
+	return b.String()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
