@@ -222,8 +222,8 @@ func (c *Config) Validate() error {
 		c.BootstrapExpect, c.Bootstrap = 0, true
 	}
 	for name, port := range map[string]int{"-http-port": c.HTTPPort, "-serf-lan-port": c.SerfLANPort, "-server-port": c.ServerPort} {
-		if port <= 0 || port > 65535 {
-			return bad("%s must be in 1..65535, got %d", name, port)
+		if port < 0 || port > 65535 {
+			return bad("%s must be in 0..65535 (0 picks a free port), got %d", name, port)
 		}
 	}
 	for name, addr := range map[string]string{"-bind": c.BindAddr, "-client": c.ClientAddr, "-advertise": c.AdvertiseAddr} {

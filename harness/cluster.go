@@ -185,8 +185,18 @@ func agreedLeader(leaders map[string]string) string {
 	return l
 }
 
+// ErrSplitBrain means every node knows a leader but they do not agree: several clusters formed
+// (for example every server bootstrapped alone). The run goes on so the checkers can show it.
+var ErrSplitBrain = errors.New("nodes report different leaders: more than one cluster formed")
+
+// splitBrainPatience is how long disagreeing leaders must persist before readiness gives up on
+// agreement and reports ErrSplitBrain.
+const splitBrainPatience = 3 * time.Second
+
 // WaitReady waits until every node reports the same leader and a consistent write through the
-// leader succeeds. On manual bootstrap it first performs the explicit bootstrap step.
+// leader succeeds. On manual bootstrap it first performs the explicit bootstrap step. When every
+// node keeps naming a leader of its own it returns ErrSplitBrain once each of those leaders took
+// a write.
 func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -196,14 +206,22 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	var last map[string]string
+	var splitSince time.Time
 	for {
 		last = c.Leaders(ctx)
 		if l := agreedLeader(last); l != "" {
-			w := (&api.WriteOptions{}).WithContext(ctx)
-			_, err := c.client(c.nodeByName(l)).KV().Put(&api.KVPair{Key: "harness/ready", Value: []byte("1")}, w)
-			if err == nil {
+			if c.readyWrite(ctx, l) == nil {
 				return nil
 			}
+		} else if allKnowALeader(last) {
+			if splitSince.IsZero() {
+				splitSince = time.Now()
+			}
+			if time.Since(splitSince) > splitBrainPatience && c.writeEachLeader(ctx, last) == nil {
+				return fmt.Errorf("%w: %v", ErrSplitBrain, last)
+			}
+		} else {
+			splitSince = time.Time{}
 		}
 		select {
 		case <-ctx.Done():
@@ -211,6 +229,34 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func (c *Cluster) readyWrite(ctx context.Context, leader string) error {
+	w := (&api.WriteOptions{}).WithContext(ctx)
+	_, err := c.client(c.nodeByName(leader)).KV().Put(&api.KVPair{Key: "harness/ready", Value: []byte("1")}, w)
+	return err
+}
+
+func (c *Cluster) writeEachLeader(ctx context.Context, leaders map[string]string) error {
+	seen := map[string]bool{}
+	for _, l := range leaders {
+		if !seen[l] {
+			seen[l] = true
+			if err := c.readyWrite(ctx, l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func allKnowALeader(leaders map[string]string) bool {
+	for _, l := range leaders {
+		if l == "" {
+			return false
+		}
+	}
+	return len(leaders) > 0
 }
 
 // manualBootstrap waits until n1 sees every server through gossip, then asks it to bootstrap

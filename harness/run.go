@@ -150,7 +150,15 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	})
 	if runErr == nil {
 		runErr = r.phase("ready", func() error {
-			if err := cl.WaitReady(ctx, o.ReadyTimeout); err != nil {
+			err := cl.WaitReady(ctx, o.ReadyTimeout)
+			if errors.Is(err, ErrSplitBrain) {
+				// Not a harness failure: the system under test is broken. Record what each node
+				// said and let the workload and the checkers show the consequences.
+				fmt.Fprintf(log, "harness: warning: %v\n", err)
+				r.rec.Nemesis(history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: cl.Leaders(ctx)})
+				return nil
+			}
+			if err != nil {
 				tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 				defer cancel()
 				return fmt.Errorf("%w\n%s", err, cl.LogTails(tctx, 15))

@@ -124,13 +124,9 @@ func opContext(ctx context.Context, timeout time.Duration) (context.Context, con
 // the next unused number, as Jepsen does.
 type processes struct{ next atomic.Int64 }
 
-func (p *processes) reserve(n int) {
-	for {
-		cur := p.next.Load()
-		if cur >= int64(n) || p.next.CompareAndSwap(cur, int64(n)) {
-			return
-		}
-	}
+// block reserves n consecutive numbers and returns the first.
+func (p *processes) block(n int) history.Process {
+	return history.Process(p.next.Add(int64(n)) - int64(n))
 }
 
 func (p *processes) fresh() history.Process { return history.Process(p.next.Add(1) - 1) }
@@ -177,8 +173,8 @@ func (l *limiter) wait(ctx context.Context) error {
 }
 
 // runWorkers starts cfg.Concurrency workers, each with its own client to its endpoint
-// (round-robin), and waits for all of them.
-func runWorkers(ctx context.Context, cfg Config, procs *processes, work func(ctx context.Context, w int, c *client)) error {
+// (round-robin) and its first process number (w on a fresh workload), and waits for all of them.
+func runWorkers(ctx context.Context, cfg Config, procs *processes, work func(ctx context.Context, w int, p history.Process, c *client)) error {
 	clients := make([]*client, cfg.Concurrency)
 	for w := range clients {
 		c, err := newClient(cfg.Endpoints[w%len(cfg.Endpoints)])
@@ -187,14 +183,14 @@ func runWorkers(ctx context.Context, cfg Config, procs *processes, work func(ctx
 		}
 		clients[w] = c
 	}
-	procs.reserve(cfg.Concurrency)
+	base := procs.block(cfg.Concurrency)
 	var wg sync.WaitGroup
 	for w, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer c.close()
-			work(ctx, w, c)
+			work(ctx, w, base+history.Process(w), c)
 		}()
 	}
 	wg.Wait()

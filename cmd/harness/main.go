@@ -78,7 +78,8 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage, 255 harness error.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr{err} })
-	root.AddCommand(newRunCmd(), newCheckCmd(), newReportCmd(), newClusterCmd(), newCleanCmd())
+	root.AddCommand(newRunCmd(), newCheckCmd(), newReportCmd(), newClusterCmd(), newCleanCmd(),
+		newSelftestCmd(), newSoakCmd(), newServeCmd())
 	return root
 }
 

@@ -4,16 +4,20 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/harness"
 	"github.com/raftcheck/harness/nemesis"
+	"github.com/raftcheck/harness/results"
 )
 
 func newRunCmd() *cobra.Command {
 	o := harness.Defaults()
-	var nem string
+	var nem, junit string
+	count := 1
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run one test and exit with its verdict",
@@ -29,15 +33,38 @@ func newRunCmd() *cobra.Command {
 				return usageErr{err}
 			}
 			o.Nemesis = faults
-			out, err := harness.Run(cmd.Context(), o, os.Stderr)
-			if out != nil {
-				fmt.Println(harness.DescribeVerdict(out.Results))
-				fmt.Printf("run folder: %s\n", out.Dir)
+			if count < 1 {
+				return usageErr{fmt.Errorf("--test-count must be at least 1, got %d", count)}
 			}
-			if err != nil {
-				return err
+			var cases []results.JUnitCase
+			worst := checker.Valid
+			for i := range count {
+				oi := o
+				if o.Seed != 0 {
+					oi.Seed = o.Seed + int64(i)
+				}
+				t0 := time.Now()
+				out, err := harness.Run(cmd.Context(), oi, os.Stderr)
+				if out != nil {
+					fmt.Println(harness.DescribeVerdict(out.Results))
+					fmt.Printf("run folder: %s\n", out.Dir)
+					cases = append(cases, results.JUnitCase{Name: fmt.Sprintf("%s #%d", oi.Name, i+1), Dir: out.Dir,
+						Valid: out.Results.Valid, Reason: firstReason(out.Results), Duration: time.Since(t0)})
+				}
+				if err != nil {
+					return err
+				}
+				worst = worse(worst, out.Results.Valid)
+				if cmd.Context().Err() != nil {
+					break
+				}
 			}
-			return verdictExit(out.Results.Valid)
+			if junit != "" {
+				if err := results.WriteJUnit(junit, "harness run", cases); err != nil {
+					return err
+				}
+			}
+			return verdictExit(worst)
 		},
 	}
 	f := cmd.Flags()
@@ -62,5 +89,28 @@ func newRunCmd() *cobra.Command {
 	f.DurationVar(&o.RecoveryTime, "recovery-time", o.RecoveryTime, "time the healed cluster has to elect a leader every node knows")
 	f.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "bound on the linearizability check (expiry: unknown)")
 	f.DurationVar(&o.ReadyTimeout, "ready-timeout", o.ReadyTimeout, "bound on cluster formation")
+	f.IntVar(&count, "test-count", 1, "run the test this many times (seeds count up from --seed)")
+	f.StringVar(&junit, "junit", "", "write JUnit XML (one test case per run) to this file")
 	return cmd
+}
+
+// worse merges verdicts: invalid beats unknown beats valid.
+func worse(a, b checker.Validity) checker.Validity {
+	if a == checker.Invalid || b == checker.Invalid {
+		return checker.Invalid
+	}
+	if a == checker.Unknown || b == checker.Unknown {
+		return checker.Unknown
+	}
+	return checker.Valid
+}
+
+// firstReason is the first non-valid checker's reason, for JUnit.
+func firstReason(res results.Results) string {
+	for name, c := range res.Checkers {
+		if c.Valid != checker.Valid {
+			return name + ": " + c.Error
+		}
+	}
+	return res.Error
 }

@@ -1,0 +1,321 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/hashicorp/serf/serf"
+)
+
+// serverInfo is a Serf member that is a server, decoded from its Consul tags.
+type serverInfo struct {
+	Name      string
+	ID        string
+	DC        string
+	Addr      string // Raft address ip:port
+	HTTP      string // HTTP API address, our own tag
+	Expect    int
+	Bootstrap bool
+	Status    serf.MemberStatus
+}
+
+func parseServer(m serf.Member) (serverInfo, bool) {
+	if m.Tags["role"] != "consul" {
+		return serverInfo{}, false
+	}
+	port, err := strconv.Atoi(m.Tags["port"])
+	if err != nil {
+		return serverInfo{}, false
+	}
+	expect, _ := strconv.Atoi(m.Tags["expect"])
+	return serverInfo{
+		Name:      m.Name,
+		ID:        m.Tags["id"],
+		DC:        m.Tags["dc"],
+		Addr:      net.JoinHostPort(m.Addr.String(), strconv.Itoa(port)),
+		HTTP:      m.Tags["http"],
+		Expect:    expect,
+		Bootstrap: m.Tags["bootstrap"] == "1",
+		Status:    m.Status,
+	}, true
+}
+
+// serfEventLoop feeds membership changes to bootstrap and, on the leader, to reconcile.
+func (a *Agent) serfEventLoop() {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-a.shutdownCh:
+			return
+		case e := <-a.serfCh:
+			me, ok := e.(serf.MemberEvent)
+			if !ok {
+				continue
+			}
+			for _, m := range me.Members {
+				a.logger.Printf("[INFO] agent: member %s: %s (%s)", me.Type, m.Name, m.Addr)
+			}
+			if me.Type == serf.EventMemberJoin && a.bootstrapExpect.Load() != 0 {
+				a.maybeBootstrap()
+			}
+			if a.IsLeader() {
+				for _, m := range me.Members {
+					select {
+					case a.reconcileCh <- memberEvent{m: m, reap: me.Type == serf.EventMemberReap}:
+					default: // the periodic full reconcile catches up
+					}
+				}
+			}
+		}
+	}
+}
+
+// maybeBootstrap is Consul's -bootstrap-expect algorithm (research §1.2): once N servers of
+// our datacenter are known and none reports Raft peers, bootstrap with exactly them, once.
+func (a *Agent) maybeBootstrap() {
+	expect := int(a.bootstrapExpect.Load())
+	last, err := a.logStore.LastIndex()
+	if err != nil {
+		a.logger.Printf("[ERR] agent: bootstrap: read last log index: %v", err)
+		return
+	}
+	if last != 0 {
+		a.logger.Printf("[INFO] agent: Raft data found, disabling bootstrap mode")
+		a.bootstrapExpect.Store(0)
+		return
+	}
+	var servers []serverInfo
+	for _, m := range a.serf.Members() {
+		s, ok := parseServer(m)
+		if !ok {
+			continue
+		}
+		if s.DC != a.cfg.Datacenter {
+			a.logger.Printf("[WARN] agent: member %s is in datacenter %q, ignored for bootstrap", s.Name, s.DC)
+			continue
+		}
+		if s.Expect != 0 && s.Expect != expect {
+			a.logger.Printf("[ERR] agent: member %s has a conflicting expect value. All nodes should expect the same number.", s.Name)
+			return
+		}
+		if s.Bootstrap {
+			a.logger.Printf("[ERR] agent: member %s has bootstrap mode. Expect disabled.", s.Name)
+			return
+		}
+		servers = append(servers, s)
+	}
+	if len(servers) < expect {
+		return
+	}
+	for _, s := range servers {
+		peers, err := a.peersOf(s)
+		if err != nil {
+			a.logger.Printf("[WARN] agent: could not confirm peer status of %s: %v; treating as none", s.Name, err)
+		}
+		if len(peers) > 0 {
+			a.logger.Printf("[INFO] agent: existing Raft peers reported by %s, disabling bootstrap mode", s.Name)
+			a.bootstrapExpect.Store(0)
+			return
+		}
+	}
+	conf := raft.Configuration{}
+	for _, s := range servers {
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Addr)})
+	}
+	a.logger.Printf("[INFO] agent: found expected number of peers, attempting bootstrap: %v", conf.Servers)
+	if err := a.raft.BootstrapCluster(conf).Error(); err != nil {
+		a.logger.Printf("[ERR] agent: failed to bootstrap cluster: %v", err)
+	}
+	a.bootstrapExpect.Store(0)
+}
+
+// peersOf asks a server for its Raft peers (GET /v1/status/peers), retrying with
+// exponential backoff from 250ms, 6 attempts (Consul: Status.Peers RPC, from 1s).
+func (a *Agent) peersOf(s serverInfo) ([]string, error) {
+	client := &http.Client{Transport: a.proxy, Timeout: 2 * time.Second}
+	var lastErr error
+	for attempt := 0; attempt < 6; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-a.shutdownCh:
+				return nil, fmt.Errorf("shutting down")
+			case <-time.After((250 * time.Millisecond) << (attempt - 1)):
+			}
+		}
+		if s.HTTP == "" {
+			return nil, fmt.Errorf("no http tag")
+		}
+		resp, err := client.Get("http://" + s.HTTP + "/v1/status/peers")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		var peers []string
+		err = json.NewDecoder(resp.Body).Decode(&peers)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			lastErr = fmt.Errorf("status %d: %v", resp.StatusCode, err)
+			continue
+		}
+		return peers, nil
+	}
+	return nil, lastErr
+}
+
+// monitorLeadership runs the leader loop while this server is leader.
+func (a *Agent) monitorLeadership() {
+	defer a.wg.Done()
+	var stop, done chan struct{}
+	stopLoop := func() {
+		if stop != nil {
+			close(stop)
+			<-done
+			stop, done = nil, nil
+			a.lostLeaderAt.Store(time.Now().UnixNano())
+			a.logger.Printf("[INFO] agent: cluster leadership lost")
+		}
+	}
+	for {
+		select {
+		case <-a.shutdownCh:
+			stopLoop()
+			return
+		case isLeader := <-a.leaderNotify:
+			if isLeader && stop == nil {
+				stop, done = make(chan struct{}), make(chan struct{})
+				a.wasLeader.Store(true)
+				a.logger.Printf("[INFO] agent: cluster leadership acquired")
+				go a.leaderLoop(stop, done)
+			} else if !isLeader {
+				stopLoop()
+			}
+		}
+	}
+}
+
+// leaderLoop makes the new leader ready for reads (barrier), then keeps Raft membership in
+// line with Serf: one configuration change at a time.
+func (a *Agent) leaderLoop(stop, done chan struct{}) {
+	defer close(done)
+	for {
+		if err := a.leaderReady(); err == nil {
+			break
+		} else {
+			a.logger.Printf("[WARN] agent: leader barrier failed: %v", err)
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	a.reconcileAll()
+	t := time.NewTicker(a.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case e := <-a.reconcileCh:
+			a.reconcileMember(e.m, e.reap)
+		case <-t.C:
+			a.reconcileAll()
+		}
+	}
+}
+
+// leaderReady returns nil once this server is leader and a barrier completed in the
+// current term, i.e. its FSM has applied everything committed before it took over.
+func (a *Agent) leaderReady() error {
+	term := a.raft.CurrentTerm()
+	if a.raft.State() != raft.Leader {
+		return raft.ErrNotLeader
+	}
+	if a.readyTerm.Load() == term {
+		return nil
+	}
+	if err := a.raft.Barrier(a.cfg.HoldTimeout).Error(); err != nil {
+		return err
+	}
+	a.readyTerm.Store(term)
+	return nil
+}
+
+func (a *Agent) reconcileAll() {
+	for _, m := range a.serf.Members() {
+		a.reconcileMember(m, false)
+	}
+}
+
+func (a *Agent) reconcileMember(m serf.Member, reap bool) {
+	s, ok := parseServer(m)
+	if !ok || s.DC != a.cfg.Datacenter || a.raft.State() != raft.Leader {
+		return
+	}
+	switch {
+	case reap || m.Status == serf.StatusLeft:
+		a.removeServer(s)
+	case m.Status == serf.StatusAlive:
+		a.addServer(s)
+	}
+	// Failed servers stay in the configuration: no automatic dead-server cleanup, so a
+	// quorum is never removed. Operators use DELETE /v1/operator/raft/peer.
+}
+
+func (a *Agent) addServer(s serverInfo) {
+	if s.ID == a.nodeID || s.ID == "" {
+		return
+	}
+	if s.Bootstrap {
+		for _, m := range a.serf.Members() {
+			if o, ok := parseServer(m); ok && o.Bootstrap && o.Name != s.Name && m.Status == serf.StatusAlive {
+				a.logger.Printf("[ERR] agent: Two nodes are in bootstrap mode. Only one node should be in bootstrap mode, not adding Raft peer %s.", s.Name)
+				return
+			}
+		}
+	}
+	f := a.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == s.ID && string(srv.Address) == s.Addr {
+			return
+		}
+		if string(srv.Address) == s.Addr && string(srv.ID) != s.ID && string(srv.ID) != a.nodeID {
+			a.logger.Printf("[INFO] agent: removing stale Raft server %s at %s (address now used by %s)", srv.ID, srv.Address, s.Name)
+			if err := a.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+				a.logger.Printf("[ERR] agent: remove stale server %s: %v", srv.ID, err)
+				return
+			}
+		}
+	}
+	a.logger.Printf("[INFO] agent: adding Raft voter %s (%s, %s)", s.Name, s.ID, s.Addr)
+	if err := a.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Addr), 0, 0).Error(); err != nil {
+		a.logger.Printf("[ERR] agent: add voter %s: %v", s.Name, err)
+	}
+}
+
+func (a *Agent) removeServer(s serverInfo) {
+	if s.ID == a.nodeID {
+		return // a leader never removes itself here; Leave transfers leadership first
+	}
+	f := a.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == s.ID {
+			a.logger.Printf("[INFO] agent: removing Raft server %s (%s): member left", s.Name, s.ID)
+			if err := a.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+				a.logger.Printf("[ERR] agent: remove server %s: %v", s.Name, err)
+			}
+			return
+		}
+	}
+}

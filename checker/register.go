@@ -1,0 +1,618 @@
+package checker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/raftcheck/harness/history"
+)
+
+// Register checks that every key of the register workload behaves as a linearizable
+// compare-and-set register (name "linearizable"). Keys are independent (P-compositionality),
+// so each is checked on its own with porcupine, several at once.
+//
+// Semantics (DESIGN.md): ok happened, fail certainly did not (dropped), info may or may not
+// have happened at any time after its invoke (return time ∞, any output accepted); info and
+// fail reads are dropped; an invoke without a completion counts as info. A missing key reads
+// as null, a state distinct from every integer. Nemesis lines are ignored.
+type Register struct {
+	// Timeout bounds the whole check; when it expires before a violation is found the result is
+	// Unknown, never Valid. Zero means no limit.
+	Timeout time.Duration
+	// VisualizeDir, when set, receives porcupine's HTML visualisation of each invalid key as
+	// linear-<key>.html (at most MaxVisualize keys); the files are listed in Details.
+	VisualizeDir string
+	// Parallelism is how many keys are checked at once; zero means GOMAXPROCS.
+	Parallelism int
+	// NoPrune turns off the register-specific pruning of unknown writes (see pruneKey); the
+	// verdict is the same either way, pruning only makes the search smaller.
+	NoPrune bool
+}
+
+// MaxVisualize bounds how many invalid keys are re-checked verbosely and visualised.
+const MaxVisualize = 5
+
+// Name is "linearizable".
+func (Register) Name() string { return "linearizable" }
+
+// RegisterDetails is Result.Details of the Register checker.
+type RegisterDetails struct {
+	Keys        int                  `json:"keys"`
+	Ops         int                  `json:"ops"`          // operations checked (after dropping fail and info reads)
+	Unknown     int                  `json:"unknown_ops"`  // info writes/cas in the history
+	Pruned      int                  `json:"pruned_ops"`   // unknown ops dropped because nothing observed them
+	Pinned      int                  `json:"pinned_ops"`   // unknown ops given a finite return by a read of their value
+	InvalidKeys []string             `json:"invalid_keys,omitempty"`
+	UnknownKeys []string             `json:"unknown_keys,omitempty"` // not finished before the timeout
+	PerKey      map[string]KeyResult `json:"per_key"`
+	Files       []string             `json:"files,omitempty"` // visualisations written
+	Seconds     float64              `json:"seconds"`
+}
+
+// KeyResult is the outcome for one key.
+type KeyResult struct {
+	Ops     int       `json:"ops"`
+	Valid   Validity  `json:"valid"`
+	Excerpt []OpBrief `json:"excerpt,omitempty"` // invalid keys: the ops around the failure
+	Anomaly *Anomaly  `json:"first_anomaly,omitempty"`
+}
+
+// OpBrief is one operation in an excerpt, invoke and completion folded together.
+type OpBrief struct {
+	Index   int64           `json:"index"` // index of the invoke line
+	Process history.Process `json:"process"`
+	Op      string          `json:"op"` // e.g. "read → 3", "cas(1, 4)", "write(7) ?"
+	Call    int64           `json:"call"`
+	Return  int64           `json:"return"` // -1 when unknown (info)
+	Note    string          `json:"note,omitempty"`
+}
+
+const (
+	fRead uint8 = iota
+	fWrite
+	fCAS
+)
+
+// rop is one register operation of one key, compact and allocation-free to step.
+type rop struct {
+	kind    uint8
+	unknown bool  // info (or never completed): may have happened, output not known
+	present bool  // read: a value was read (not null)
+	a, b    int64 // read: value read; write: value; cas: expected, new
+	call    int64
+	ret     int64 // math.MaxInt64 when unknown
+	index   int64 // index of the invoke line
+	done    int64 // index of the completion line, -1 if none
+	proc    history.Process
+	next    *regState // state after a write or a successful cas
+}
+
+// regState is a register value; absent is the missing key. States are compared by value.
+type regState struct {
+	absent bool
+	v      int64
+}
+
+var absentState = &regState{absent: true}
+
+func (o *rop) String() string {
+	var s string
+	switch o.kind {
+	case fRead:
+		if o.unknown {
+			s = "read → ?"
+		} else if o.present {
+			s = fmt.Sprintf("read → %d", o.a)
+		} else {
+			s = "read → null"
+		}
+		return s
+	case fWrite:
+		s = fmt.Sprintf("write(%d)", o.a)
+	default:
+		s = fmt.Sprintf("cas(%d, %d)", o.a, o.b)
+	}
+	if o.unknown {
+		s += " ?"
+	}
+	return s
+}
+
+func describeState(s *regState) string {
+	if s.absent {
+		return "null"
+	}
+	return fmt.Sprint(s.v)
+}
+
+// registerModel is porcupine's model of one key. Inputs are *rop (outputs are carried by the
+// same *rop), states are *regState.
+var registerModel = porcupine.Model{
+	Init: func() any { return absentState },
+	Step: func(state, input, _ any) (bool, any) {
+		s, o := state.(*regState), input.(*rop)
+		switch o.kind {
+		case fRead:
+			if o.unknown {
+				return true, s
+			}
+			if !o.present {
+				return s.absent, s
+			}
+			return !s.absent && s.v == o.a, s
+		case fWrite:
+			return true, o.next
+		default:
+			if s.absent || s.v != o.a {
+				return o.unknown, s // an unknown cas that did not match changed nothing
+			}
+			return true, o.next
+		}
+	},
+	Equal: func(a, b any) bool {
+		x, y := a.(*regState), b.(*regState)
+		return x == y || x.absent == y.absent && x.v == y.v
+	},
+	Hash: func(s any) uint64 {
+		x := s.(*regState)
+		if x.absent {
+			return 0x9e3779b97f4a7c15
+		}
+		return mix64(uint64(x.v))
+	},
+	DescribeOperation: func(input, _ any) string { return input.(*rop).String() },
+	DescribeState:     func(s any) string { return describeState(s.(*regState)) },
+}
+
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// registerKey is the history of one key.
+type registerKey struct {
+	name string
+	ops  []*rop
+}
+
+// splitRegister turns a history into per-key register operations, in invoke order.
+func splitRegister(ops []history.Op) (keys []*registerKey, unknown int, err error) {
+	byName := map[string]*registerKey{}
+	type open struct {
+		k *registerKey
+		o *rop
+	}
+	pending := map[history.Process]open{}
+	slab := make([]rop, 0, len(ops)/2+1)
+	states := make([]regState, 0, len(ops)/4+1)
+	newState := func(v int64) *regState {
+		if len(states) == cap(states) {
+			states = make([]regState, 0, 1024)
+		}
+		states = append(states, regState{v: v})
+		return &states[len(states)-1]
+	}
+	for i := range ops {
+		op := &ops[i]
+		if op.IsNemesis() {
+			continue
+		}
+		var kind uint8
+		switch op.F {
+		case "read":
+			kind = fRead
+		case "write":
+			kind = fWrite
+		case "cas":
+			kind = fCAS
+		default:
+			continue // not a register op
+		}
+		if op.Type == history.Invoke {
+			k := byName[op.Key]
+			if k == nil {
+				k = &registerKey{name: op.Key}
+				byName[op.Key] = k
+				keys = append(keys, k)
+			}
+			if len(slab) == cap(slab) {
+				slab = make([]rop, 0, 1024)
+			}
+			slab = append(slab, rop{kind: kind, call: op.Time, ret: math.MaxInt64, unknown: true,
+				index: op.Index, done: -1, proc: op.Process})
+			o := &slab[len(slab)-1]
+			switch kind {
+			case fWrite:
+				v, ok, perr := parseInt(op.Value)
+				if perr != nil || !ok {
+					return nil, 0, fmt.Errorf("index %d: write value %s is not an integer", op.Index, op.Value)
+				}
+				o.a, o.next = v, newState(v)
+			case fCAS:
+				a, b, perr := parsePair(op.Value)
+				if perr != nil {
+					return nil, 0, fmt.Errorf("index %d: cas value %s is not [expected, new]", op.Index, op.Value)
+				}
+				o.a, o.b, o.next = a, b, newState(b)
+			}
+			if prev, ok := pending[op.Process]; ok && prev.o != nil {
+				return nil, 0, fmt.Errorf("index %d: process %d invoked again before completing index %d", op.Index, op.Process, prev.o.index)
+			}
+			pending[op.Process] = open{k, o}
+			k.ops = append(k.ops, o)
+			continue
+		}
+		p, ok := pending[op.Process]
+		if !ok || p.o == nil || p.o.kind != kind {
+			return nil, 0, fmt.Errorf("index %d: %s completion of %s by process %d without a matching invoke", op.Index, op.Type, op.F, op.Process)
+		}
+		delete(pending, op.Process)
+		o := p.o
+		o.done = op.Index
+		switch op.Type {
+		case history.OK:
+			o.unknown, o.ret = false, op.Time
+			if kind == fRead {
+				v, present, perr := parseInt(op.Value)
+				if perr != nil {
+					return nil, 0, fmt.Errorf("index %d: read value %s is not an integer or null", op.Index, op.Value)
+				}
+				o.a, o.present = v, present
+			}
+		case history.Fail:
+			o.kind = 255 // certainly did not happen: dropped below
+		case history.Info:
+			// stays unknown with return ∞
+		}
+	}
+	for _, k := range keys {
+		kept := k.ops[:0]
+		for _, o := range k.ops {
+			if o.kind == 255 || o.kind == fRead && o.unknown {
+				continue
+			}
+			if o.unknown {
+				unknown++
+			}
+			kept = append(kept, o)
+		}
+		k.ops = kept
+	}
+	return keys, unknown, nil
+}
+
+// pruneKey shrinks the search without changing the verdict:
+//
+//   - An unknown write or cas whose new value v is never observed (no ok read returns v, no
+//     kept cas expects v) is dropped: in any linearization that uses it, the ops linearized while
+//     the register holds v neither read v nor match it, so deleting it (and moving unknown
+//     cas ops that did nothing there to the end) leaves a linearization of the rest.
+//   - An unknown op that is the only writer of v, and whose v is observed by an ok op, must take
+//     effect before the earliest return of such an observer: its return is pinned there.
+func pruneKey(k *registerKey) (pruned, pinned int) {
+	type seen struct {
+		writers  int
+		observed bool
+		firstRet int64 // earliest return of an ok op observing the value
+	}
+	vals := make(map[int64]*seen, len(k.ops))
+	get := func(v int64) *seen {
+		s := vals[v]
+		if s == nil {
+			s = &seen{firstRet: math.MaxInt64}
+			vals[v] = s
+		}
+		return s
+	}
+	observe := func(v int64, o *rop) {
+		s := get(v)
+		s.observed = true
+		if !o.unknown && o.ret < s.firstRet {
+			s.firstRet = o.ret
+		}
+	}
+	for _, o := range k.ops {
+		switch o.kind {
+		case fRead:
+			if o.present {
+				observe(o.a, o)
+			}
+		case fWrite:
+			get(o.a).writers++
+		case fCAS:
+			get(o.b).writers++
+			observe(o.a, o)
+		}
+	}
+	kept := k.ops[:0]
+	for _, o := range k.ops {
+		if o.unknown && o.kind != fRead {
+			v := o.a
+			if o.kind == fCAS {
+				v = o.b
+			}
+			s := vals[v]
+			if !s.observed {
+				pruned++
+				continue
+			}
+			if s.writers == 1 && s.firstRet != math.MaxInt64 && s.firstRet >= o.call {
+				o.ret = s.firstRet
+				pinned++
+			}
+		}
+		kept = append(kept, o)
+	}
+	k.ops = kept
+	return pruned, pinned
+}
+
+// operations turns a key's ops into porcupine operations with dense client ids.
+func (k *registerKey) operations() []porcupine.Operation {
+	clients := map[history.Process]int{}
+	out := make([]porcupine.Operation, len(k.ops))
+	for i, o := range k.ops {
+		c, ok := clients[o.proc]
+		if !ok {
+			c = len(clients)
+			clients[o.proc] = c
+		}
+		out[i] = porcupine.Operation{ClientId: c, Input: o, Call: o.call, Return: o.ret}
+	}
+	return out
+}
+
+// Check implements Checker.
+func (r Register) Check(ctx context.Context, ops []history.Op) Result {
+	start := time.Now()
+	keys, unknownOps, err := splitRegister(ops)
+	if err != nil {
+		return Result{Valid: Unknown, Error: "malformed register history: " + err.Error()}
+	}
+	d := &RegisterDetails{Keys: len(keys), Unknown: unknownOps, PerKey: make(map[string]KeyResult, len(keys))}
+	if !r.NoPrune {
+		for _, k := range keys {
+			p, q := pruneKey(k)
+			d.Pruned += p
+			d.Pinned += q
+		}
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if r.Timeout > 0 && (!hasDeadline || start.Add(r.Timeout).Before(deadline)) {
+		deadline, hasDeadline = start.Add(r.Timeout), true
+	}
+	remaining := func() (time.Duration, bool) {
+		if !hasDeadline {
+			return 0, true
+		}
+		left := time.Until(deadline)
+		return left, left > 0
+	}
+
+	// Largest keys first, so the pool ends evenly.
+	order := append([]*registerKey(nil), keys...)
+	sort.Slice(order, func(i, j int) bool { return len(order[i].ops) > len(order[j].ops) })
+	verdicts := make(map[*registerKey]Validity, len(keys))
+	var mu sync.Mutex
+	work := make(chan *registerKey)
+	workers := r.Parallelism
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				v := Unknown
+				if left, ok := remaining(); ok && ctx.Err() == nil {
+					v = fromPorcupine(porcupine.CheckOperationsTimeout(registerModel, k.operations(), left))
+				}
+				mu.Lock()
+				verdicts[k] = v
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, k := range order {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+
+	res := Result{Valid: Valid}
+	for _, k := range keys {
+		v := verdicts[k]
+		d.Ops += len(k.ops)
+		d.PerKey[k.name] = KeyResult{Ops: len(k.ops), Valid: v}
+		switch v {
+		case Invalid:
+			d.InvalidKeys = append(d.InvalidKeys, k.name)
+		case Unknown:
+			d.UnknownKeys = append(d.UnknownKeys, k.name)
+		}
+	}
+	switch {
+	case len(d.InvalidKeys) > 0:
+		res.Valid = Invalid
+		r.explain(k0(keys, d.InvalidKeys), d, &res, remaining)
+	case len(d.UnknownKeys) > 0:
+		res.Valid = Unknown
+		res.Error = fmt.Sprintf("linearizability check of %d of %d keys did not finish within the timeout", len(d.UnknownKeys), len(keys))
+	}
+	d.Seconds = time.Since(start).Seconds()
+	res.Details = d
+	return res
+}
+
+func fromPorcupine(r porcupine.CheckResult) Validity {
+	switch r {
+	case porcupine.Ok:
+		return Valid
+	case porcupine.Illegal:
+		return Invalid
+	}
+	return Unknown
+}
+
+// k0 returns the keys named in names, in history order.
+func k0(keys []*registerKey, names []string) []*registerKey {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []*registerKey
+	for _, k := range keys {
+		if want[k.name] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// explain re-checks invalid keys verbosely to find the op that cannot be linearized, builds
+// excerpts and the first anomaly, and writes visualisations.
+func (r Register) explain(bad []*registerKey, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool)) {
+	if r.VisualizeDir != "" {
+		if err := os.MkdirAll(r.VisualizeDir, 0o755); err != nil {
+			res.Error = fmt.Sprintf("cannot create visualisation folder: %v", err)
+		}
+	}
+	for i, k := range bad {
+		kr := d.PerKey[k.name]
+		left, ok := remaining()
+		if i >= MaxVisualize || !ok {
+			if res.Error == "" {
+				res.Error = fmt.Sprintf("key %q is not linearizable", k.name)
+			}
+			continue
+		}
+		pops := k.operations()
+		result, info := porcupine.CheckOperationsVerbose(registerModel, pops, left)
+		if result != porcupine.Illegal {
+			continue // timed out while explaining; the verdict stands
+		}
+		kr.Excerpt, kr.Anomaly = excerpt(k, info)
+		d.PerKey[k.name] = kr
+		if kr.Anomaly != nil && (res.FirstAnomaly == nil || kr.Anomaly.Time < res.FirstAnomaly.Time) {
+			res.FirstAnomaly = kr.Anomaly
+			res.Error = kr.Anomaly.Description
+		}
+		if r.VisualizeDir != "" {
+			path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
+			if err := porcupine.VisualizePath(registerModel, info, path); err == nil {
+				d.Files = append(d.Files, path)
+			}
+		}
+	}
+	if res.Error == "" {
+		res.Error = fmt.Sprintf("key %q is not linearizable", d.InvalidKeys[0])
+	}
+}
+
+// excerpt finds the longest partial linearization, the op whose return it could not get past,
+// and the ops around it.
+func excerpt(k *registerKey, info porcupine.LinearizationInfo) ([]OpBrief, *Anomaly) {
+	parts := info.PartialLinearizations()
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	var longest []int
+	for _, l := range parts[0] {
+		if len(l) > len(longest) {
+			longest = l
+		}
+	}
+	in := make([]bool, len(k.ops))
+	state := absentState
+	for _, id := range longest {
+		in[id] = true
+		_, s := registerModel.Step(state, k.ops[id], nil)
+		state = s.(*regState)
+	}
+	stuck := -1
+	for i, o := range k.ops {
+		if !in[i] && o.ret != math.MaxInt64 && (stuck < 0 || o.ret < k.ops[stuck].ret) {
+			stuck = i
+		}
+	}
+	if stuck < 0 {
+		return nil, nil
+	}
+	s := k.ops[stuck]
+	brief := func(o *rop, note string) OpBrief {
+		ret := o.ret
+		if o.unknown {
+			ret = -1
+		}
+		return OpBrief{Index: o.index, Process: o.proc, Op: o.String(), Call: o.call, Return: ret, Note: note}
+	}
+	var out []OpBrief
+	from := max(0, len(longest)-5)
+	for j, id := range longest[from:] {
+		note := "linearized"
+		if from+j == len(longest)-1 {
+			note = "last linearized, state now " + describeState(state)
+		}
+		out = append(out, brief(k.ops[id], note))
+	}
+	out = append(out, brief(s, "cannot be linearized"))
+	for i, o := range k.ops {
+		if len(out) >= 20 {
+			break
+		}
+		if i != stuck && !in[i] && o.call <= s.ret && o.ret >= s.call {
+			out = append(out, brief(o, "concurrent, not linearized"))
+		}
+	}
+	idx, t := s.index, s.call
+	if s.done >= 0 {
+		idx, t = s.done, s.ret
+	}
+	a := &Anomaly{
+		Index: idx, Time: t, Key: k.name, Process: s.proc,
+		Description: fmt.Sprintf("key %q: %s by process %d (index %d) cannot be linearized; after the longest linearizable prefix (%d ops) the register holds %s",
+			k.name, s.String(), s.proc, s.index, len(longest), describeState(state)),
+	}
+	return out, a
+}
+
+// sanitize makes a key safe as part of a file name.
+func sanitize(key string) string {
+	var b strings.Builder
+	for _, c := range key {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 || b.Len() > 100 || b.String() != key {
+		// Keep distinct keys apart: "a/b" and "a_b" must not share a file.
+		short := b.String()
+		if len(short) > 60 {
+			short = short[:60]
+		}
+		return fmt.Sprintf("%s-%08x", short, uint32(hashString(key)))
+	}
+	return key
+}
+
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}

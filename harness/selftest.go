@@ -1,0 +1,167 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/history"
+	"github.com/raftcheck/harness/results"
+)
+
+// SeededBug is one of the agent's -unsafe switches with the test that should expose it.
+type SeededBug struct {
+	Name      string   // the agent's -unsafe name
+	Workload  string   // register or set
+	ReadMode  string   // consistent, default or stale
+	Nemesis   []string // faults that expose it
+	AgentArgs []string // extra agent flags the scenario needs
+	Why       string   // how the bug shows in the history
+}
+
+// SeededBugs lists every seeded bug of the agent and how the self-test provokes it.
+var SeededBugs = []SeededBug{
+	{Name: "stale-consistent-reads", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
+		Why: "an isolated old leader answers ?consistent reads from its own state: a stale read"},
+	{Name: "long-lease", Workload: "register", ReadMode: "default", Nemesis: []string{"partition"},
+		Why: "a deposed leader keeps serving default reads long after a new leader took writes"},
+	{Name: "local-cas", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
+		Why: "a CAS compared against a lagging follower's state succeeds on a stale value"},
+	{Name: "ack-before-commit", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
+		Why: "an isolated leader acknowledges writes that never commit: later reads miss them"},
+	{Name: "bootstrap-alone", Workload: "register", ReadMode: "consistent", Nemesis: nil,
+		Why: "every server is its own cluster: reads through different nodes disagree"},
+	{Name: "leave-wipes-peers", Workload: "register", ReadMode: "consistent", Nemesis: []string{"restart"},
+		AgentArgs: []string{"-skip-leave-on-interrupt=false"},
+		Why:       "after a graceful leave of every server (SIGINT) no node has peers: no leader, ever"},
+}
+
+// SelftestRow is one line of the self-test table.
+type SelftestRow struct {
+	Bug      string           `json:"bug"`
+	Nemesis  string           `json:"nemesis"`
+	Verdict  checker.Validity `json:"verdict"`
+	Detected bool             `json:"detected"`
+	Seconds  float64          `json:"seconds_to_detection"` // from workload start to first anomalous op; -1 if unknown
+	Dir      string           `json:"dir"`
+	Error    string           `json:"error,omitempty"`
+}
+
+// Selftest runs every seeded bug (or those named in only) against the nemesis that should expose
+// it, and the same configurations against the correct agent. It returns one row per run; ok is
+// false when a bug went unseen or the correct agent was judged invalid (or a run errored).
+func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (rows []SelftestRow, ok bool, err error) {
+	ok = true
+	correctDone := map[string]bool{}
+	for _, bug := range SeededBugs {
+		if len(only) > 0 && !contains(only, bug.Name) {
+			continue
+		}
+		for _, unsafe := range []bool{true, false} {
+			o := base
+			o.Workload, o.ReadMode, o.Nemesis = bug.Workload, bug.ReadMode, bug.Nemesis
+			o.AgentArgs = append(append([]string(nil), base.AgentArgs...), bug.AgentArgs...)
+			o.Unsafe = nil
+			label := bug.Name
+			if unsafe {
+				o.Unsafe = []string{bug.Name}
+			} else {
+				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs)
+				if correctDone[key] {
+					continue
+				}
+				correctDone[key] = true
+				label = "(correct agent)"
+			}
+			o.Name = "selftest-" + strings.TrimPrefix(strings.NewReplacer("(", "", ")", "", " ", "-").Replace(label), "-")
+			if ctx.Err() != nil {
+				return rows, false, ctx.Err()
+			}
+			fmt.Fprintf(log, "selftest: %s with nemesis %v, read mode %s\n", label, o.Nemesis, o.ReadMode)
+			row := SelftestRow{Bug: label, Nemesis: strings.Join(o.Nemesis, ","), Seconds: -1}
+			if row.Nemesis == "" {
+				row.Nemesis = "none"
+			}
+			out, runErr := Run(ctx, o, log)
+			if out != nil {
+				row.Dir, row.Verdict = out.Dir, out.Results.Valid
+				row.Seconds = secondsToDetection(out.Dir, out.Results)
+			}
+			if runErr != nil {
+				row.Error = firstLine(runErr.Error())
+			}
+			if unsafe {
+				row.Detected = row.Verdict == checker.Invalid
+				ok = ok && row.Detected
+			} else {
+				row.Detected = row.Verdict == checker.Invalid
+				ok = ok && row.Verdict == checker.Valid && runErr == nil
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, ok, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// secondsToDetection is the time from the workload phase's start to the earliest anomalous op
+// that an invalid checker names; -1 when none names one.
+func secondsToDetection(dir string, res results.Results) float64 {
+	best := int64(-1)
+	for _, c := range res.Checkers {
+		if c.Valid != checker.Invalid || c.FirstAnomaly == nil {
+			continue
+		}
+		if best < 0 || c.FirstAnomaly.Time < best {
+			best = c.FirstAnomaly.Time
+		}
+	}
+	if best < 0 {
+		return -1
+	}
+	ops, err := history.ReadFile(filepath.Join(dir, results.HistoryFile))
+	if err != nil {
+		return -1
+	}
+	start := int64(0)
+	for _, op := range ops {
+		if op.IsNemesis() && op.F == history.FPhase && strings.Contains(string(op.Value), `"`+history.PhaseWorkload+`"`) {
+			start = op.Time
+			break
+		}
+	}
+	return float64(best-start) / 1e9
+}
+
+// PrintSelftest writes the table: bug, nemesis, detected, seconds to detection, run folder.
+func PrintSelftest(w io.Writer, rows []SelftestRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BUG\tNEMESIS\tVERDICT\tDETECTED\tSECONDS\tRUN FOLDER")
+	for _, r := range rows {
+		det := "no"
+		if r.Detected {
+			det = "yes"
+		}
+		if r.Bug == "(correct agent)" {
+			det = "-"
+		}
+		secs := "-"
+		if r.Seconds >= 0 {
+			secs = fmt.Sprintf("%.1f", r.Seconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.Bug, r.Nemesis, r.Verdict, det, secs, r.Dir)
+	}
+	tw.Flush()
+}
