@@ -1,0 +1,462 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftcheck/harness/history"
+)
+
+// EventError is the Event of the follow-up nemesis line recorded when a fault could not be
+// applied (fully); its Error says why. The start line before it stays: the fault may have
+// partly happened.
+const EventError = "error"
+
+// Nemesis runs a seeded schedule of faults against a cluster and remembers what is broken, so
+// that restarted nodes get their network rules back and HealAll can undo everything.
+// Its methods are safe for concurrent use; call HealAll after Run has returned.
+type Nemesis struct {
+	opts   Options
+	c      Cluster
+	rec    *history.Recorder
+	nodes  []Node // sorted by name
+	byName map[string]Node
+	names  []string
+
+	mu      sync.Mutex
+	part    Grudge              // the current partition
+	loss    map[string]lossRule // node → its loss rule
+	down    map[string]bool     // killed or stopped, to be started
+	paused  map[string]bool     // to be unpaused
+	removed map[string]bool     // removed from Raft, to rejoin
+	active  map[*Fault]struct{} // started and not yet ended
+	seq     int                 // start order, to close faults in order
+	order   map[*Fault]int
+}
+
+type lossRule struct {
+	percent int
+	peers   []string
+}
+
+// New validates opts against the cluster and returns a Nemesis recording into rec.
+func New(opts Options, c Cluster, rec *history.Recorder) (*Nemesis, error) {
+	if c == nil || rec == nil {
+		return nil, errors.New("nemesis: cluster and recorder are required")
+	}
+	nodes := slices.Clone(c.Nodes())
+	if len(nodes) == 0 {
+		return nil, errors.New("nemesis: the cluster has no nodes")
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name() < nodes[j].Name() })
+	opts, err := opts.withDefaults(len(nodes))
+	if err != nil {
+		return nil, err
+	}
+	n := &Nemesis{opts: opts, c: c, rec: rec, nodes: nodes, byName: map[string]Node{},
+		loss: map[string]lossRule{}, down: map[string]bool{}, paused: map[string]bool{}, removed: map[string]bool{},
+		active: map[*Fault]struct{}{}, order: map[*Fault]int{}}
+	for _, node := range nodes {
+		if n.byName[node.Name()] != nil {
+			return nil, fmt.Errorf("nemesis: two nodes are named %q", node.Name())
+		}
+		n.byName[node.Name()] = node
+		n.names = append(n.names, node.Name())
+	}
+	return n, nil
+}
+
+// Options returns the options in effect, defaults filled in.
+func (n *Nemesis) Options() Options { return n.opts }
+
+// Run starts and ends faults until ctx is done: wait Interval, start the next step of the plan,
+// wait Interval, end it. A fault still active when ctx ends is left for HealAll, which the
+// caller must run afterwards. Failures to apply a fault are recorded, not returned.
+func (n *Nemesis) Run(ctx context.Context) error {
+	if len(n.opts.Faults) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	p := newPlanner(n.opts)
+	for {
+		if !sleep(ctx, n.opts.Interval) {
+			return nil
+		}
+		f, _ := n.Start(ctx, p.next())
+		if !sleep(ctx, n.opts.Interval) {
+			return nil
+		}
+		f.End(ctx)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Fault is a started fault; End reverses it.
+type Fault struct {
+	Step    Step           // what was drawn
+	Targets []string       // the nodes it singles out, as recorded
+	Detail  map[string]any // as recorded: target spec, seed, grudge, signal, percent, leader, …
+	n       *Nemesis
+	undo    func(ctx context.Context) error
+	once    sync.Once
+}
+
+// Start records the start of step, then applies it. The returned Fault is never nil, also when
+// the fault could not be applied (fully): End still undoes whatever happened. The error is also
+// recorded as an EventError line.
+func (n *Nemesis) Start(ctx context.Context, step Step) (*Fault, error) {
+	r := rand.New(rand.NewPCG(step.Seed, 0))
+	f := &Fault{Step: step, n: n, Detail: map[string]any{"target": step.Target, "seed": step.Seed}}
+	apply, err := n.prepare(ctx, f, r)
+	n.rec.Nemesis(step.Fault, history.NemesisEvent{Event: history.EventStart, Targets: f.Targets, Detail: f.Detail})
+	n.mu.Lock()
+	n.active[f] = struct{}{}
+	n.seq++
+	n.order[f] = n.seq
+	n.mu.Unlock()
+	if err == nil {
+		err = apply(ctx)
+	}
+	if err != nil {
+		n.rec.Nemesis(step.Fault, history.NemesisEvent{Event: EventError, Targets: f.Targets, Error: err.Error()})
+		return f, fmt.Errorf("start %s: %w", step, err)
+	}
+	return f, nil
+}
+
+// End reverses the fault and records its end (with the error, if reversing failed). Calling
+// it again, or after HealAll closed the fault, does nothing.
+func (f *Fault) End(ctx context.Context) error {
+	var err error
+	f.once.Do(func() {
+		n := f.n
+		n.mu.Lock()
+		_, open := n.active[f]
+		delete(n.active, f)
+		delete(n.order, f)
+		n.mu.Unlock()
+		if !open {
+			return
+		}
+		if f.undo != nil {
+			err = f.undo(ctx)
+		}
+		ev := history.NemesisEvent{Event: history.EventEnd, Targets: f.Targets}
+		if err != nil {
+			ev.Error = err.Error()
+		}
+		n.rec.Nemesis(f.Step.Fault, ev)
+	})
+	return err
+}
+
+// prepare resolves the step's targets into f and returns the action applying it; f.undo is
+// set to its reversal.
+func (n *Nemesis) prepare(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
+	switch f.Step.Fault {
+	case FaultPartition:
+		leader := ""
+		if f.Step.Target == ShapeIsolateLeader {
+			leader = n.leader(ctx, f)
+		}
+		g, t, err := shapeGrudge(f.Step.Target, n.names, leader, r)
+		if err != nil {
+			return nil, err
+		}
+		f.Targets, f.Detail["grudge"] = t, g
+		f.undo = func(ctx context.Context) error {
+			n.mu.Lock()
+			n.part = nil
+			n.mu.Unlock()
+			return n.applyNet(ctx, n.names)
+		}
+		return func(ctx context.Context) error {
+			n.mu.Lock()
+			n.part = g
+			n.mu.Unlock()
+			return n.applyNet(ctx, n.names)
+		}, nil
+
+	case FaultLoss:
+		pct := n.opts.LossMin + r.IntN(n.opts.LossMax-n.opts.LossMin+1)
+		f.Targets, f.Detail["percent"] = n.names, pct
+		f.undo = func(ctx context.Context) error {
+			n.mu.Lock()
+			clear(n.loss)
+			n.mu.Unlock()
+			return n.applyNet(ctx, n.names)
+		}
+		return func(ctx context.Context) error {
+			n.mu.Lock()
+			for _, name := range n.names {
+				n.loss[name] = lossRule{percent: pct, peers: without(n.names, name)}
+			}
+			n.mu.Unlock()
+			return n.applyNet(ctx, n.names)
+		}, nil
+
+	case FaultKill, FaultRestart:
+		if f.Step.Fault == FaultRestart {
+			f.Targets, f.Detail["signal"] = n.names, n.opts.RestartSignal
+		} else {
+			f.Targets = n.pickNodes(ctx, f, r)
+		}
+		f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+		return func(ctx context.Context) error {
+			n.mark(n.down, f.Targets, true)
+			return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
+				if f.Step.Fault == FaultKill {
+					return node.Kill(ctx)
+				}
+				return node.Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout)
+			})
+		}, nil
+
+	case FaultPause:
+		f.Targets = n.pickNodes(ctx, f, r)
+		f.undo = func(ctx context.Context) error { return n.unpauseNodes(ctx, f.Targets) }
+		return func(ctx context.Context) error {
+			n.mark(n.paused, f.Targets, true)
+			return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error { return node.Pause(ctx) })
+		}, nil
+
+	case FaultMembership:
+		leader := n.leader(ctx, f)
+		candidates := without(n.names, leader)
+		f.Targets = []string{candidates[r.IntN(len(candidates))]}
+		f.undo = func(ctx context.Context) error { return n.rejoinNodes(ctx, f.Targets) }
+		return func(ctx context.Context) error {
+			n.mark(n.removed, f.Targets, true)
+			return n.c.RemovePeer(ctx, f.Targets[0])
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown fault %q", f.Step.Fault)
+}
+
+// leader asks the cluster for its leader and notes the answer in f's detail; "" if unknown.
+func (n *Nemesis) leader(ctx context.Context, f *Fault) string {
+	l, err := n.c.Leader(ctx)
+	if err != nil {
+		f.Detail["leader_error"] = err.Error()
+		l = ""
+	}
+	if n.byName[l] == nil {
+		l = ""
+	}
+	f.Detail["leader"] = l
+	return l
+}
+
+// pickNodes resolves one, leader and minority. Without a known leader, "leader" picks a random
+// node (the detail says so).
+func (n *Nemesis) pickNodes(ctx context.Context, f *Fault, r *rand.Rand) []string {
+	switch f.Step.Target {
+	case "leader":
+		if l := n.leader(ctx, f); l != "" {
+			return []string{l}
+		}
+		f.Detail["fallback"] = "no leader: a random node"
+	case "minority":
+		k := max(1, (len(n.names)-1)/2)
+		return sorted(shuffled(n.names, r)[:k])
+	}
+	return []string{n.names[r.IntN(len(n.names))]}
+}
+
+// ReapplyNet sends node its current network rules again (partition and loss); call it after
+// anything restarted the node's container, since the rules die with it.
+func (n *Nemesis) ReapplyNet(ctx context.Context, node string) error {
+	if n.byName[node] == nil {
+		return fmt.Errorf("reapply net: unknown node %q", node)
+	}
+	return n.netFault(ctx, n.byName[node])
+}
+
+// netArgs are the `net` arguments that give node its current rules.
+func (n *Nemesis) netArgs(node string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	in := n.part[node]
+	var out []string
+	for dst, srcs := range n.part {
+		if slices.Contains(srcs, node) {
+			out = append(out, dst)
+		}
+	}
+	l := n.loss[node]
+	if len(in) == 0 && len(out) == 0 && l.percent == 0 {
+		return []string{"heal"}
+	}
+	args := []string{"set"}
+	if len(in) > 0 {
+		args = append(args, "--drop-in", n.ips(in))
+	}
+	if len(out) > 0 {
+		args = append(args, "--drop-out", n.ips(out))
+	}
+	if l.percent > 0 {
+		args = append(args, "--loss", strconv.Itoa(l.percent), "--loss-peers", n.ips(l.peers))
+	}
+	return args
+}
+
+func (n *Nemesis) ips(names []string) string {
+	ips := make([]string, 0, len(names))
+	for _, name := range names {
+		ips = append(ips, n.byName[name].IP().String())
+	}
+	slices.Sort(ips)
+	return strings.Join(ips, ",")
+}
+
+func (n *Nemesis) netFault(ctx context.Context, node Node) error {
+	return node.NetFault(ctx, n.netArgs(node.Name()))
+}
+
+// applyNet sends the current rules to every named node that is running; stopped nodes get
+// theirs when they start.
+func (n *Nemesis) applyNet(ctx context.Context, names []string) error {
+	n.mu.Lock()
+	up := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return n.down[s] })
+	n.mu.Unlock()
+	return n.each(ctx, up, n.netFault)
+}
+
+// startNodes starts nodes, then gives them their network rules back.
+func (n *Nemesis) startNodes(ctx context.Context, names []string) error {
+	return n.each(ctx, names, func(ctx context.Context, node Node) error {
+		if err := node.Start(ctx); err != nil {
+			return err
+		}
+		n.mark(n.down, []string{node.Name()}, false)
+		return n.netFault(ctx, node)
+	})
+}
+
+func (n *Nemesis) unpauseNodes(ctx context.Context, names []string) error {
+	return n.each(ctx, names, func(ctx context.Context, node Node) error {
+		if err := node.Unpause(ctx); err != nil {
+			return err
+		}
+		n.mark(n.paused, []string{node.Name()}, false)
+		return nil
+	})
+}
+
+func (n *Nemesis) rejoinNodes(ctx context.Context, names []string) error {
+	return n.each(ctx, names, func(ctx context.Context, node Node) error {
+		if err := n.c.Join(ctx, node.Name()); err != nil {
+			return err
+		}
+		n.mark(n.removed, []string{node.Name()}, false)
+		return nil
+	})
+}
+
+func (n *Nemesis) mark(set map[string]bool, names []string, on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, name := range names {
+		if on {
+			set[name] = true
+		} else {
+			delete(set, name)
+		}
+	}
+}
+
+func (n *Nemesis) marked(set map[string]bool) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Sorted(maps.Keys(set))
+}
+
+// each runs fn on the named nodes in parallel; the errors name their nodes.
+func (n *Nemesis) each(ctx context.Context, names []string, fn func(context.Context, Node) error) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx, n.byName[name]); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// HealAll undoes every fault: unpauses paused nodes, starts stopped ones, heals the network on
+// every node, rejoins removed ones, and records the end of every fault still open, all between
+// a heal start and a heal end event. It tries everything even when a step fails, and returns
+// the failures joined.
+func (n *Nemesis) HealAll(ctx context.Context) error {
+	detail := map[string]any{"unpause": n.marked(n.paused), "start": n.marked(n.down), "rejoin": n.marked(n.removed)}
+	n.rec.Nemesis(history.FHeal, history.NemesisEvent{Event: history.EventStart, Targets: n.names, Detail: detail})
+
+	var errs []error
+	add := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	add("unpause", n.unpauseNodes(ctx, n.marked(n.paused)))
+	n.mu.Lock()
+	n.part = nil
+	clear(n.loss)
+	n.mu.Unlock()
+	add("start", n.startNodes(ctx, n.marked(n.down)))
+	// Nodes that would not start have no rules left; their failure is reported above.
+	down := n.marked(n.down)
+	up := slices.DeleteFunc(slices.Clone(n.names), func(s string) bool { return slices.Contains(down, s) })
+	add("net heal", n.each(ctx, up, func(ctx context.Context, node Node) error { return node.NetFault(ctx, []string{"heal"}) }))
+	add("rejoin", n.rejoinNodes(ctx, n.marked(n.removed)))
+
+	// Close the windows of faults Run left open; what they broke is repaired above.
+	n.mu.Lock()
+	open := slices.SortedFunc(maps.Keys(n.active), func(a, b *Fault) int { return n.order[a] - n.order[b] })
+	clear(n.active)
+	clear(n.order)
+	n.mu.Unlock()
+	for _, f := range open {
+		f.once.Do(func() {
+			n.rec.Nemesis(f.Step.Fault, history.NemesisEvent{Event: history.EventEnd, Targets: f.Targets, Detail: map[string]any{"by": history.FHeal}})
+		})
+	}
+
+	err := errors.Join(errs...)
+	ev := history.NemesisEvent{Event: history.EventEnd, Targets: n.names}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	n.rec.Nemesis(history.FHeal, ev)
+	if err != nil {
+		return fmt.Errorf("heal: %w", err)
+	}
+	return nil
+}
+
+func without(names []string, drop string) []string {
+	return slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == drop })
+}

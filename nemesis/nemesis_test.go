@@ -1,0 +1,347 @@
+package nemesis
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftcheck/harness/history"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		spec string
+		want []string
+		err  string
+	}{
+		{"partition,kill", []string{"partition", "kill"}, ""},
+		{" kill , partition,kill", []string{"partition", "kill"}, ""},
+		{"all", Faults, ""},
+		{"all,kill", Faults, ""},
+		{"none", nil, ""},
+		{"", nil, ""},
+		{"partition,clock", nil, `unknown nemesis "clock" (valid: partition, kill, pause, restart, membership, loss, all, none)`},
+		{"none,kill", nil, "combines none"},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.spec)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Parse(%q) error %v, want %q", tt.spec, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("Parse(%q) = %v, %v; want %v", tt.spec, got, err, tt.want)
+		}
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	bad := map[string]Options{
+		"RestartSignal": {RestartSignal: "HUP"},
+		"Shapes":        {Shapes: []string{"star"}},
+		"Faults":        {Faults: []string{"clock"}},
+		"LossMin":       {LossMin: 50, LossMax: 10},
+	}
+	for field, o := range bad {
+		if _, err := New(o, newFakeCluster(3), history.NewRecorder(&strings.Builder{})); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("bad %s: error %v should name it", field, err)
+		}
+	}
+	if _, err := New(Options{Faults: []string{FaultPartition}}, newFakeCluster(1), history.NewRecorder(&strings.Builder{})); err == nil {
+		t.Error("partition on one node should be refused")
+	}
+	n, err := New(Options{RestartSignal: "sigint"}, newFakeCluster(3), history.NewRecorder(&strings.Builder{}))
+	if err != nil || n.Options().RestartSignal != "INT" || n.Options().Interval != 10*time.Second {
+		t.Fatalf("defaults: %+v, %v", n.Options(), err)
+	}
+}
+
+// stripped is a nemesis line without its index and time, for comparing schedules.
+type stripped struct {
+	F     string
+	Value string
+}
+
+func runSchedule(t *testing.T, seed int64, steps int) ([]stripped, *Nemesis) {
+	t.Helper()
+	c := newFakeCluster(5)
+	rec, read := recording(t)
+	n, err := New(Options{Faults: Faults, Interval: time.Millisecond, Seed: seed, StopTimeout: time.Millisecond}, c, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	starts := 0
+	done := make(chan error)
+	go func() { done <- n.Run(ctx) }()
+	for starts < steps {
+		time.Sleep(5 * time.Millisecond)
+		starts = 0
+		for _, op := range read() {
+			if event(t, op).Event == history.EventStart {
+				starts++
+			}
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := n.HealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var out []stripped
+	for _, op := range read() {
+		out = append(out, stripped{op.F, string(op.Value)})
+	}
+	return out, n
+}
+
+func TestScheduleIsDeterministic(t *testing.T) {
+	const steps = 12
+	a, na := runSchedule(t, 42, steps)
+	b, _ := runSchedule(t, 42, steps)
+	c, _ := runSchedule(t, 43, steps)
+	// Compare the events of the first steps starts (each start is followed by its end).
+	prefix := func(s []stripped) []stripped {
+		starts := 0
+		for i, e := range s {
+			if strings.Contains(e.Value, `"event":"start"`) {
+				if starts++; starts > steps {
+					return s[:i]
+				}
+			}
+		}
+		return s
+	}
+	pa, pb, pc := prefix(a), prefix(b), prefix(c)
+	if !slices.Equal(pa, pb) {
+		t.Fatalf("same seed, different schedules:\n%v\n%v", pa, pb)
+	}
+	if slices.Equal(pa, pc) {
+		t.Fatalf("seeds 42 and 43 gave the same schedule")
+	}
+	// The plan announces the steps that ran.
+	plan := na.Plan(steps)
+	i := 0
+	kinds := map[string]bool{}
+	for _, e := range pa {
+		var ev history.NemesisEvent
+		json.Unmarshal([]byte(e.Value), &ev)
+		if ev.Event != history.EventStart || e.F == history.FHeal {
+			continue
+		}
+		d := ev.Detail.(map[string]any)
+		if e.F != plan[i].Fault || d["target"] != plan[i].Target || uint64(d["seed"].(float64)) != plan[i].Seed {
+			t.Fatalf("step %d ran %s %v, plan says %v", i, e.F, d, plan[i])
+		}
+		kinds[e.F] = true
+		i++
+	}
+	if len(kinds) < 3 {
+		t.Errorf("only %v in %d steps", kinds, steps)
+	}
+}
+
+func TestStartRecordsBeforeApplying(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, read := recording(t)
+	n, _ := New(Options{}, c, rec)
+	var before []history.Op
+	c.onCall = func(call string) {
+		if strings.HasSuffix(call, "kill") {
+			before = read()
+		}
+	}
+	c.fail["n1 kill"] = errBoom
+	f, err := n.Start(context.Background(), Step{Fault: FaultKill, Target: "leader", Seed: 1})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Start error %v", err)
+	}
+	if len(before) != 1 || event(t, before[0]).Event != history.EventStart || before[0].F != FaultKill {
+		t.Fatalf("history when kill ran: %+v", before)
+	}
+	ops := read()
+	if ev := event(t, ops[1]); len(ops) != 2 || ev.Event != EventError || !strings.Contains(ev.Error, "n1: boom") {
+		t.Fatalf("no error event after the failed kill: %+v", ops)
+	}
+	if ev := event(t, ops[0]); !slices.Equal(ev.Targets, []string{"n1"}) {
+		t.Fatalf("kill leader targeted %v", ev.Targets)
+	}
+	if err := f.End(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ops := read(); len(ops) != 3 || event(t, ops[2]).Event != history.EventEnd {
+		t.Fatalf("end not recorded: %+v", ops)
+	}
+	if got := c.callLog(); !slices.Contains(got, "n1 start") {
+		t.Fatalf("End did not start the node: %v", got)
+	}
+}
+
+func TestPartitionRules(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, _ := recording(t)
+	n, _ := New(Options{}, c, rec)
+	ctx := context.Background()
+	f, err := n.Start(ctx, Step{Fault: FaultPartition, Target: ShapeIsolateLeader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"n1": "set --drop-in 10.0.0.2,10.0.0.3 --drop-out 10.0.0.2,10.0.0.3",
+		"n2": "set --drop-in 10.0.0.1 --drop-out 10.0.0.1",
+		"n3": "set --drop-in 10.0.0.1 --drop-out 10.0.0.1",
+	}
+	for name, w := range want {
+		if _, _, net := c.node(name).state(); strings.Join(net, " ") != w {
+			t.Errorf("%s rules %q, want %q", name, net, w)
+		}
+	}
+	// A node that restarts during the partition gets its rules back.
+	k, _ := n.Start(ctx, Step{Fault: FaultKill, Target: "one", Seed: 3})
+	victim := k.Targets[0]
+	if running, _, _ := c.node(victim).state(); running {
+		t.Fatal("victim still running")
+	}
+	if err := k.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, net := c.node(victim).state(); strings.Join(net, " ") != want[victim] {
+		t.Fatalf("restarted %s has rules %q, want %q", victim, net, want[victim])
+	}
+	// Loss on top of the partition joins the same rule set.
+	l, _ := n.Start(ctx, Step{Fault: FaultLoss, Target: "all", Seed: 5})
+	pct := l.Detail["percent"].(int)
+	if pct < 20 || pct > 40 {
+		t.Fatalf("loss %d%%", pct)
+	}
+	_, _, net := c.node("n2").state()
+	if got := strings.Join(net, " "); !strings.HasPrefix(got, want["n2"]+" --loss ") || !strings.HasSuffix(got, "--loss-peers 10.0.0.1,10.0.0.3") {
+		t.Fatalf("n2 rules with loss %q", got)
+	}
+	l.End(ctx)
+	f.End(ctx)
+	for _, name := range []string{"n1", "n2", "n3"} {
+		if _, _, net := c.node(name).state(); strings.Join(net, " ") != "heal" {
+			t.Errorf("%s rules after end %q", name, net)
+		}
+	}
+	if err := n.ReapplyNet(ctx, "n9"); err == nil {
+		t.Error("ReapplyNet of an unknown node succeeded")
+	}
+}
+
+func TestRestartUsesSignal(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, _ := recording(t)
+	n, _ := New(Options{RestartSignal: "INT"}, c, rec)
+	f, err := n.Start(context.Background(), Step{Fault: FaultRestart, Target: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := c.callLog()
+	slices.Sort(log)
+	if !slices.Equal(log, []string{"n1 stop INT", "n2 stop INT", "n3 stop INT"}) {
+		t.Fatalf("calls %v", log)
+	}
+	f.End(context.Background())
+	for _, node := range c.nodes {
+		if running, _, _ := node.state(); !running {
+			t.Errorf("%s not started again", node.name)
+		}
+	}
+}
+
+func TestHealAllReversesEverything(t *testing.T) {
+	c := newFakeCluster(5)
+	rec, read := recording(t)
+	n, _ := New(Options{}, c, rec)
+	ctx := context.Background()
+	steps := []Step{
+		{FaultPartition, ShapeMajoritiesRing, 1},
+		{FaultLoss, "all", 2},
+		{FaultPause, "leader", 3},
+		{FaultKill, "minority", 4},
+		{FaultMembership, "follower", 5},
+	}
+	var faults []*Fault
+	for _, s := range steps {
+		f, err := n.Start(ctx, s)
+		if err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+		faults = append(faults, f)
+	}
+	if len(c.removed) != 1 {
+		t.Fatalf("removed %v", c.removed)
+	}
+	if err := n.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range c.nodes {
+		running, paused, net := node.state()
+		if !running || paused || strings.Join(net, " ") != "heal" {
+			t.Errorf("%s after heal: running %v paused %v net %q", node.name, running, paused, net)
+		}
+	}
+	if len(c.removed) != 0 {
+		t.Errorf("still removed: %v", c.removed)
+	}
+	// History: heal start, the end of every fault in start order, heal end.
+	ops := read()
+	tail := ops[len(ops)-len(steps)-2:]
+	if tail[0].F != history.FHeal || event(t, tail[0]).Event != history.EventStart {
+		t.Fatalf("no heal start: %+v", tail[0])
+	}
+	for i, s := range steps {
+		if op := tail[i+1]; op.F != s.Fault || event(t, op).Event != history.EventEnd {
+			t.Fatalf("expected end of %s, got %+v", s.Fault, op)
+		}
+	}
+	if last := tail[len(tail)-1]; last.F != history.FHeal || event(t, last).Event != history.EventEnd || event(t, last).Error != "" {
+		t.Fatalf("bad heal end: %+v", last)
+	}
+	// Ending a fault after the heal records nothing more.
+	before := len(read())
+	for _, f := range faults {
+		f.End(ctx)
+	}
+	if len(read()) != before {
+		t.Fatal("End after HealAll recorded events")
+	}
+}
+
+func TestHealAllReportsFailures(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, read := recording(t)
+	n, _ := New(Options{}, c, rec)
+	ctx := context.Background()
+	n.Start(ctx, Step{Fault: FaultPause, Target: "one", Seed: 1})
+	for _, node := range c.nodes {
+		c.fail[node.name+" unpause"] = errBoom
+	}
+	err := n.HealAll(ctx)
+	if err == nil || !strings.Contains(err.Error(), "unpause") {
+		t.Fatalf("HealAll error %v", err)
+	}
+	ops := read()
+	if ev := event(t, ops[len(ops)-1]); !strings.Contains(ev.Error, "boom") {
+		t.Fatalf("heal end without the error: %+v", ev)
+	}
+	// The paused node is still known, so a second heal can try again.
+	clear(c.fail)
+	if err := n.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range c.nodes {
+		if _, paused, _ := node.state(); paused {
+			t.Errorf("%s still paused", node.name)
+		}
+	}
+}

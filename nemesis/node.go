@@ -1,0 +1,47 @@
+// Package nemesis injects faults into a running cluster on a seeded schedule and heals them:
+// partitions (grudges), packet loss, kills, pauses, restarts of every node, and membership
+// changes. Every fault is recorded in the history as a nemesis event before it is applied and
+// again when it ends, so checkers and reports can see the fault windows.
+//
+// The package speaks to the cluster through the small Node and Cluster interfaces below, which
+// the docker package satisfies and unit tests fake.
+package nemesis
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Node is one member of the cluster as the nemesis needs it.
+type Node interface {
+	// Name is the node's name, as used in history targets and grudges.
+	Name() string
+	// IP is the address other nodes reach it at; partitions and loss are expressed in IPs.
+	IP() netip.Addr
+	// Kill stops the node's process with SIGKILL.
+	Kill(ctx context.Context) error
+	// Start starts a stopped or killed node; starting a running node is not an error.
+	Start(ctx context.Context) error
+	// Stop sends sig ("KILL", "TERM" or "INT") and waits up to timeout before killing.
+	Stop(ctx context.Context, sig string, timeout time.Duration) error
+	// Pause freezes the node's processes (SIGSTOP semantics); Unpause resumes them.
+	Pause(ctx context.Context) error
+	Unpause(ctx context.Context) error
+	// NetFault runs the agent's `net` command in the node's network namespace with args, e.g.
+	// ["set", "--drop-in", "IP,IP", "--drop-out", "IP,IP", "--loss", "30", "--loss-peers", "IP,IP"]
+	// or ["heal"]. A set replaces all rules the previous one made.
+	NetFault(ctx context.Context, args []string) error
+}
+
+// Cluster is the cluster as the nemesis needs it.
+type Cluster interface {
+	// Nodes lists every node of the cluster, running or not.
+	Nodes() []Node
+	// Leader is the name of the current Raft leader, "" if there is none.
+	Leader(ctx context.Context) (string, error)
+	// RemovePeer removes node from the Raft configuration (operator raft remove-peer).
+	RemovePeer(ctx context.Context, node string) error
+	// Join makes node rejoin the cluster (agent join).
+	Join(ctx context.Context, node string) error
+}

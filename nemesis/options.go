@@ -1,0 +1,145 @@
+package nemesis
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Fault kinds, as named on the command line (--nemesis) and in history events.
+const (
+	FaultPartition  = "partition"  // cut links by a grudge shape (Shapes)
+	FaultKill       = "kill"       // SIGKILL one node, the leader or a minority; start them at the end
+	FaultPause      = "pause"      // SIGSTOP one node or the leader; resume at the end
+	FaultRestart    = "restart"    // stop every node at once with RestartSignal; start all at the end
+	FaultMembership = "membership" // remove a follower from the Raft configuration; rejoin at the end
+	FaultLoss       = "loss"       // random packet loss on every link between nodes
+)
+
+// Faults lists every fault kind in the order "all" expands to.
+var Faults = []string{FaultPartition, FaultKill, FaultPause, FaultRestart, FaultMembership, FaultLoss}
+
+// targets are the target specs each fault draws from: shapes for partitions, node choices
+// for the others.
+var targets = map[string][]string{
+	FaultPartition:  Shapes,
+	FaultKill:       {"one", "leader", "minority"},
+	FaultPause:      {"one", "leader"},
+	FaultRestart:    {"all"},
+	FaultMembership: {"follower"},
+	FaultLoss:       {"all"},
+}
+
+// Parse reads a --nemesis spec: a comma-separated list of fault kinds, "all" or "none" ("" is
+// none). The result is in the canonical order of Faults, without duplicates.
+func Parse(spec string) ([]string, error) {
+	want := map[string]bool{}
+	none := false
+	for _, name := range strings.Split(spec, ",") {
+		switch name = strings.TrimSpace(name); {
+		case name == "":
+		case name == "none":
+			none = true
+		case name == "all":
+			for _, f := range Faults {
+				want[f] = true
+			}
+		case slices.Contains(Faults, name):
+			want[name] = true
+		default:
+			return nil, fmt.Errorf("unknown nemesis %q (valid: %s, all, none)", name, strings.Join(Faults, ", "))
+		}
+	}
+	if none && len(want) > 0 {
+		return nil, fmt.Errorf("nemesis spec %q combines none with faults", spec)
+	}
+	var out []string
+	for _, f := range Faults {
+		if want[f] {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// Options configure a Nemesis. Zero values take the defaults named on each field.
+type Options struct {
+	// Faults are the fault kinds to draw from (see Parse); empty means no faults.
+	Faults []string
+	// Interval is both the quiet time before each fault and how long the fault lasts.
+	// Default 10s: long enough for an election (Consul's default timings are seconds).
+	Interval time.Duration
+	// Seed determines every choice: fault, target, nodes, loss rate. Same seed, same schedule.
+	Seed int64
+	// RestartSignal is the signal the restart fault stops every node with: KILL, TERM or INT
+	// (a leading SIG is accepted). Default TERM, as `docker stop`. INT with a graceful-leave
+	// agent is the hashicorp/consul#993 scenario.
+	RestartSignal string
+	// StopTimeout is how long a restart waits for nodes to exit before killing them. Default 10s.
+	StopTimeout time.Duration
+	// Shapes are the partition shapes to draw from. Default: every shape the cluster is big
+	// enough for.
+	Shapes []string
+	// LossMin and LossMax bound the packet loss percentage of the loss fault. Default 20–40.
+	LossMin, LossMax int
+}
+
+// withDefaults validates o for a cluster of n nodes and fills in the defaults.
+func (o Options) withDefaults(n int) (Options, error) {
+	var errs []error
+	for _, f := range o.Faults {
+		if !slices.Contains(Faults, f) {
+			errs = append(errs, fmt.Errorf("Faults: unknown fault %q (valid: %s)", f, strings.Join(Faults, ", ")))
+		}
+		if n < 2 && (f == FaultPartition || f == FaultLoss || f == FaultMembership) {
+			errs = append(errs, fmt.Errorf("Faults: %s needs at least 2 nodes, the cluster has %d", f, n))
+		}
+	}
+	if o.Interval < 0 || o.StopTimeout < 0 {
+		errs = append(errs, errors.New("Interval and StopTimeout must not be negative"))
+	}
+	if o.Interval == 0 {
+		o.Interval = 10 * time.Second
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 10 * time.Second
+	}
+	sig := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(o.RestartSignal)), "SIG")
+	switch sig {
+	case "":
+		sig = "TERM"
+	case "KILL", "TERM", "INT":
+	default:
+		errs = append(errs, fmt.Errorf("RestartSignal %q is not one of KILL, TERM, INT", o.RestartSignal))
+	}
+	o.RestartSignal = sig
+	if len(o.Shapes) == 0 {
+		for _, s := range Shapes {
+			if n >= minNodes[s] {
+				o.Shapes = append(o.Shapes, s)
+			}
+		}
+	}
+	for _, s := range o.Shapes {
+		if !slices.Contains(Shapes, s) {
+			errs = append(errs, fmt.Errorf("Shapes: unknown partition shape %q (valid: %s)", s, strings.Join(Shapes, ", ")))
+		} else if n < minNodes[s] {
+			errs = append(errs, fmt.Errorf("Shapes: %s needs at least %d nodes, the cluster has %d", s, minNodes[s], n))
+		}
+	}
+	if o.LossMin == 0 && o.LossMax == 0 {
+		o.LossMin, o.LossMax = 20, 40
+	}
+	if o.LossMin < 0 || o.LossMax > 100 || o.LossMin > o.LossMax {
+		errs = append(errs, fmt.Errorf("LossMin %d and LossMax %d must satisfy 0 <= LossMin <= LossMax <= 100", o.LossMin, o.LossMax))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, fmt.Errorf("nemesis options: %w", err)
+	}
+	return o, nil
+}
+
+// Kinds returns the fault kinds a --nemesis spec may name, besides all and none.
+func Kinds() []string { return slices.Clone(Faults) }
