@@ -1,0 +1,410 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// NodeSpec describes one node container.
+type NodeSpec struct {
+	Name  string     // node name: the container's hostname and DNS alias, label harness.node
+	IP    netip.Addr // static address inside the run's network, e.g. Network.NodeIP(i)
+	Image string     // image to run; "" means the helper image (normally the agent's)
+	Cmd   []string   // arguments after the image's entrypoint
+	Env   []string   // KEY=value
+	RunID string     // label harness.run; part of the container name
+}
+
+// Node is one created container of a run.
+type Node struct {
+	c       *Client
+	id      string
+	name    string
+	ip      netip.Addr
+	runID   string
+	noAgent atomic.Bool // the image has no /agent: NetFault goes through a helper
+}
+
+// Name returns the node's name (its hostname).
+func (n *Node) Name() string { return n.name }
+
+// IP returns the node's static address, kept across restarts.
+func (n *Node) IP() netip.Addr { return n.ip }
+
+// ID returns the container id.
+func (n *Node) ID() string { return n.id }
+
+// CreateNode creates (does not start) the container "harness-<runID>-<name>" on net with a
+// static IP and hostname = name. It gets CAP_NET_ADMIN (for nftables faults) and nothing
+// else: not privileged, no restart policy, no auto-remove.
+func (c *Client) CreateNode(ctx context.Context, net *Network, spec NodeSpec) (*Node, error) {
+	if err := checkName("node name", spec.Name); err != nil {
+		return nil, err
+	}
+	if err := checkName("run id", spec.RunID); err != nil {
+		return nil, err
+	}
+	if err := net.checkNodeIP(spec.IP); err != nil {
+		return nil, fmt.Errorf("create node %s: %w", spec.Name, err)
+	}
+	img := spec.Image
+	if img == "" {
+		if img = c.HelperImage(); img == "" {
+			return nil, fmt.Errorf("create node %s: no image given and no agent image ensured", spec.Name)
+		}
+	}
+	name := "harness-" + spec.RunID + "-" + spec.Name
+	resp, err := c.api.ContainerCreate(ctx,
+		&container.Config{
+			Image:    img,
+			Cmd:      spec.Cmd,
+			Env:      spec.Env,
+			Hostname: spec.Name,
+			Labels:   map[string]string{LabelRun: spec.RunID, LabelNode: spec.Name, LabelRole: "node"},
+		},
+		&container.HostConfig{
+			NetworkMode: container.NetworkMode(net.Name),
+			CapAdd:      []string{"NET_ADMIN"},
+		},
+		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			net.Name: {
+				IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: spec.IP.String()},
+				Aliases:    []string{spec.Name},
+			},
+		}},
+		nil, name)
+	if err != nil {
+		return nil, fmt.Errorf("create node %s: %w", spec.Name, err)
+	}
+	return &Node{c: c, id: resp.ID, name: spec.Name, ip: spec.IP, runID: spec.RunID}, nil
+}
+
+// CreateNodes creates the nodes in parallel. On error it removes the ones it created.
+func (c *Client) CreateNodes(ctx context.Context, net *Network, specs []NodeSpec) ([]*Node, error) {
+	nodes := make([]*Node, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Go(func() { nodes[i], errs[i] = c.CreateNode(ctx, net, s) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, n := range nodes {
+			if n != nil {
+				_ = n.Remove(context.WithoutCancel(ctx))
+			}
+		}
+		return nil, err
+	}
+	return nodes, nil
+}
+
+// StartNodes starts the nodes in parallel.
+func StartNodes(ctx context.Context, nodes []*Node) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() { errs[i] = n.Start(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Start starts the container. Its network namespace is new: earlier faults are gone.
+func (n *Node) Start(ctx context.Context) error {
+	if err := n.c.api.ContainerStart(ctx, n.id, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Signal sends sig ("SIGTERM", "SIGINT", "SIGKILL", "SIGSTOP", …) to the node's main process
+// and returns at once. On a node created here (no StopSignal) the engine treats any signal as
+// a stop request: a paused node is thawed first so the signal arrives.
+func (n *Node) Signal(ctx context.Context, sig string) error {
+	if err := n.c.api.ContainerKill(ctx, n.id, sig); err != nil {
+		return fmt.Errorf("signal %s to node %s: %w", sig, n.name, err)
+	}
+	return nil
+}
+
+// Stop sends sig ("" = SIGTERM), waits up to timeout for the process to exit, then sends
+// SIGKILL and waits for the exit. A node that is not running is left alone. It does not use
+// the engine's stop call, whose signal API 1.41 ignores.
+func (n *Node) Stop(ctx context.Context, sig string, timeout time.Duration) error {
+	if sig == "" {
+		sig = "SIGTERM"
+	}
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return nil
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Armed before the signal: the engine registers the wait before it answers.
+	resC, errC := n.c.api.ContainerWait(wctx, n.id, container.WaitConditionNextExit)
+	if err := n.c.api.ContainerKill(ctx, n.id, sig); err != nil {
+		if cerrdefs.IsConflict(err) { // exited meanwhile
+			return nil
+		}
+		return fmt.Errorf("stop node %s with %s: %w", n.name, sig, err)
+	}
+	var grace <-chan time.Time
+	if !isKill(sig) {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		grace = t.C
+	}
+	for {
+		select {
+		case r := <-resC:
+			if r.Error != nil && r.Error.Message != "" {
+				return fmt.Errorf("stop node %s: %s", n.name, r.Error.Message)
+			}
+			return nil
+		case err := <-errC:
+			return fmt.Errorf("stop node %s: wait: %w", n.name, err)
+		case <-grace:
+			grace = nil
+			if err := n.c.api.ContainerKill(ctx, n.id, "SIGKILL"); err != nil {
+				if cerrdefs.IsConflict(err) {
+					return nil
+				}
+				return fmt.Errorf("stop node %s: SIGKILL after %v: %w", n.name, timeout, err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("stop node %s: %w", n.name, ctx.Err())
+		}
+	}
+}
+
+func isKill(sig string) bool {
+	s := strings.TrimPrefix(strings.ToUpper(sig), "SIG")
+	return s == "KILL" || s == "9"
+}
+
+// Kill sends SIGKILL and waits for the exit.
+func (n *Node) Kill(ctx context.Context) error { return n.Stop(ctx, "SIGKILL", 0) }
+
+// Pause freezes every process of the node (cgroup freezer). Peers' connects may still
+// complete (the kernel answers from the listen backlog) but nothing is read.
+func (n *Node) Pause(ctx context.Context) error {
+	if err := n.c.api.ContainerPause(ctx, n.id); err != nil {
+		return fmt.Errorf("pause node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Unpause thaws a paused node.
+func (n *Node) Unpause(ctx context.Context) error {
+	if err := n.c.api.ContainerUnpause(ctx, n.id); err != nil {
+		return fmt.Errorf("unpause node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Restart is Stop(sig, timeout) then Start. The IP stays; network faults are gone (new
+// network namespace) and must be applied again.
+func (n *Node) Restart(ctx context.Context, sig string, timeout time.Duration) error {
+	if err := n.Stop(ctx, sig, timeout); err != nil {
+		return err
+	}
+	return n.Start(ctx)
+}
+
+func (n *Node) inspect(ctx context.Context) (*container.State, error) {
+	r, err := n.c.api.ContainerInspect(ctx, n.id)
+	if err != nil {
+		return nil, fmt.Errorf("inspect node %s: %w", n.name, err)
+	}
+	if r.ContainerJSONBase == nil || r.State == nil {
+		return nil, fmt.Errorf("inspect node %s: no state in answer", n.name)
+	}
+	return r.State, nil
+}
+
+// State returns the engine's status of the container: "created", "running", "paused",
+// "restarting", "removing", "exited" or "dead".
+func (n *Node) State(ctx context.Context) (string, error) {
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	return string(st.Status), nil
+}
+
+// ExitCode returns the exit status of the node's last run (137 after SIGKILL); it is
+// meaningful only when State is "exited".
+func (n *Node) ExitCode(ctx context.Context) (int, error) {
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.ExitCode, nil
+}
+
+// Exec runs cmd in the running node (no shell: scratch images have none) and returns its
+// output and exit status. err is for failures to run it at all; a command that ran and
+// failed gives err == nil and exitCode != 0.
+func (n *Node) Exec(ctx context.Context, cmd []string) (stdout, stderr string, exitCode int, err error) {
+	api := n.c.api
+	cr, err := api.ContainerExecCreate(ctx, n.id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return "", "", 0, fmt.Errorf("exec %q in node %s: %w", cmd, n.name, err)
+	}
+	att, err := api.ContainerExecAttach(ctx, cr.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return "", "", 0, fmt.Errorf("exec %q in node %s: %w", cmd, n.name, err)
+	}
+	defer att.Close()
+	stop := context.AfterFunc(ctx, func() { att.Close() }) // the hijacked stream ignores ctx
+	defer stop()
+	var out, errb bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &errb, att.Reader); err != nil {
+		return out.String(), errb.String(), 0, fmt.Errorf("exec %q in node %s: read output: %w", cmd, n.name, err)
+	}
+	for {
+		ins, err := api.ContainerExecInspect(ctx, cr.ID)
+		if err != nil {
+			return out.String(), errb.String(), 0, fmt.Errorf("exec %q in node %s: %w", cmd, n.name, err)
+		}
+		if !ins.Running {
+			return out.String(), errb.String(), ins.ExitCode, nil
+		}
+		// The stream can close a moment before the engine records the exit.
+		select {
+		case <-ctx.Done():
+			return out.String(), errb.String(), 0, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// AgentPath is where the agent binary lives in agent images.
+const AgentPath = "/agent"
+
+// NetFault runs `/agent net <args>` (the netfault command line, e.g. "set", "--drop-in",
+// "10.231.4.12") in the node's network namespace. A running node with /agent does it by
+// exec; a paused node, or one whose image has no /agent, through a short-lived helper
+// container of the helper image sharing the node's namespace. A stopped node has no
+// namespace: that is an error, and rules applied earlier are gone anyway. On failure the
+// error carries the command's stderr.
+func (n *Node) NetFault(ctx context.Context, args []string) error {
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return fmt.Errorf("net %s on node %s: node is %s, not running", strings.Join(args, " "), n.name, st.Status)
+	}
+	if !st.Paused && !n.noAgent.Load() {
+		cmd := append([]string{AgentPath, "net"}, args...)
+		stdout, stderr, code, err := n.Exec(ctx, cmd)
+		switch {
+		case err == nil && code == 0:
+			return nil
+		case err == nil && (code == 126 || code == 127) && strings.Contains(stdout+stderr, "no such file"):
+			n.noAgent.Store(true) // foreign image: use the helper from now on
+		case err != nil && cerrdefs.IsConflict(err): // paused meanwhile
+		case err != nil:
+			return fmt.Errorf("net %s on node %s: %w", strings.Join(args, " "), n.name, err)
+		default:
+			return fmt.Errorf("net %s on node %s: exit %d: %s", strings.Join(args, " "), n.name, code, strings.TrimSpace(stderr))
+		}
+	}
+	return n.netFaultHelper(ctx, args)
+}
+
+// netFaultHelper runs the command in a helper container that joins the node's network
+// namespace; it works on paused nodes because the helper's processes are not frozen.
+func (n *Node) netFaultHelper(ctx context.Context, args []string) error {
+	img := n.c.HelperImage()
+	what := fmt.Sprintf("net %s on node %s (helper)", strings.Join(args, " "), n.name)
+	if img == "" {
+		return fmt.Errorf("%s: no helper image: call EnsureImage or SetHelperImage", what)
+	}
+	var suffix [3]byte
+	_, _ = rand.Read(suffix[:])
+	api := n.c.api
+	cr, err := api.ContainerCreate(ctx,
+		&container.Config{
+			Image:  img,
+			Cmd:    append([]string{"net"}, args...),
+			Labels: map[string]string{LabelRun: n.runID, LabelNode: n.name, LabelRole: "netfault-helper"},
+		},
+		&container.HostConfig{
+			NetworkMode: container.NetworkMode("container:" + n.id),
+			CapAdd:      []string{"NET_ADMIN"},
+		},
+		nil, nil, "harness-"+n.runID+"-"+n.name+"-netfault-"+hex.EncodeToString(suffix[:]))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer func() {
+		_ = api.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
+	}()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resC, errC := api.ContainerWait(wctx, cr.ID, container.WaitConditionNextExit)
+	if err := api.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var code int64
+	select {
+	case r := <-resC:
+		code = r.StatusCode
+	case err := <-errC:
+		return fmt.Errorf("%s: wait: %w", what, err)
+	}
+	if code == 0 {
+		return nil
+	}
+	var stderr bytes.Buffer
+	if rc, err := api.ContainerLogs(ctx, cr.ID, container.LogsOptions{ShowStderr: true}); err == nil {
+		_, _ = stdcopy.StdCopy(io.Discard, &stderr, rc)
+		rc.Close()
+	}
+	return fmt.Errorf("%s: exit %d: %s", what, code, strings.TrimSpace(stderr.String()))
+}
+
+// Logs writes the node's whole log, stdout and stderr interleaved per write, to w. The log
+// spans restarts.
+func (n *Node) Logs(ctx context.Context, w io.Writer) error {
+	rc, err := n.c.api.ContainerLogs(ctx, n.id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return fmt.Errorf("logs of node %s: %w", n.name, err)
+	}
+	defer rc.Close()
+	if _, err := stdcopy.StdCopy(w, w, rc); err != nil {
+		return fmt.Errorf("logs of node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Remove force-removes the container and its anonymous volumes; a container already gone
+// is not an error.
+func (n *Node) Remove(ctx context.Context) error {
+	err := n.c.api.ContainerRemove(ctx, n.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove node %s: %w", n.name, err)
+	}
+	return nil
+}
