@@ -103,10 +103,6 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	if err := results.WriteJSON(filepath.Join(r.dir, results.TestFile), info); err != nil {
 		return out, err
 	}
-	if r.rec, err = history.Create(filepath.Join(r.dir, results.HistoryFile)); err != nil {
-		return out, err
-	}
-	defer r.rec.Close()
 
 	// Setup: agent image, network, nodes.
 	var dc *docker.Client
@@ -148,6 +144,12 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 		cl, err = startCluster(ctx, dc, r.id, image, o, o.AgentBinary == "")
 		return err
 	})
+	// The history's clock starts when the cluster is up, so that time 0 is (about) the workload's
+	// start; a run that fails before that still leaves an empty, checkable history.
+	if r.rec, err = history.Create(filepath.Join(r.dir, results.HistoryFile)); err != nil {
+		return out, err
+	}
+	defer r.rec.Close()
 	if runErr == nil {
 		runErr = r.phase("ready", func() error {
 			err := cl.WaitReady(ctx, o.ReadyTimeout)
