@@ -1,42 +1,419 @@
 package results
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/history"
 )
 
 // WriteReport renders report.html in dir from the run's stored files (test.json, results.json,
-// history.jsonl). It reads nothing else and writes nothing else.
+// history.jsonl); it also links the node logs under nodes/ and porcupine's linear-*.html files
+// when they exist. A missing or broken file is reported on the page rather than failing the
+// report; only failing to write report.html is an error.
+//
+// The page is self-contained and offline: inline CSS and SVG, no script, and a
+// Content-Security-Policy that forbids loading anything. Every piece of data from the run is
+// escaped by html/template.
 func WriteReport(dir string) error {
-	var res Results
-	if err := ReadJSON(filepath.Join(dir, ResultsFile), &res); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	var test map[string]any
-	_ = ReadJSON(filepath.Join(dir, TestFile), &test)
-	f, err := os.Create(filepath.Join(dir, ReportFile+".tmp"))
+	v := buildReport(dir)
+	tmp := filepath.Join(dir, ReportFile+".tmp")
+	f, err := os.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	err = reportTmpl.Execute(f, map[string]any{"Res": res, "Test": test, "Dir": filepath.Base(dir)})
+	err = renderReport(f, v)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("report: %w", err)
 	}
-	return os.Rename(filepath.Join(dir, ReportFile+".tmp"), filepath.Join(dir, ReportFile))
+	if err := os.Rename(tmp, filepath.Join(dir, ReportFile)); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
 }
 
-var reportTmpl = template.Must(template.New("report").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>{{.Dir}}: {{.Res.Valid}}</title>
-<style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em;overflow:auto}</style></head>
-<body><h1>Verdict: {{.Res.Valid}}</h1>
-{{if .Res.Error}}<p>Harness error: <code>{{.Res.Error}}</code></p>{{end}}
-<h2>Checkers</h2><ul>{{range $k, $v := .Res.Checkers}}<li><b>{{$k}}</b>: {{$v.Valid}} {{$v.Error}}</li>{{end}}</ul>
-<h2>Phases</h2><ul>{{range .Res.Phases}}<li>{{.Name}}: {{printf "%.2f" .Seconds}} s {{.Error}}</li>{{end}}</ul>
-<h2>Faults</h2><ul>{{range .Res.Faults}}<li>{{.F}} {{.Targets}}: {{printf "%.1f" .Start}}–{{printf "%.1f" .End}} s</li>{{end}}</ul>
-</body></html>
-`))
+func renderReport(w io.Writer, v *reportView) error {
+	return reportTmpl.Execute(w, v)
+}
+
+// Display limits that keep the page small.
+const (
+	maxDetailsChars = 6000
+	maxSetElements  = 200
+)
+
+type reportView struct {
+	Dir         string
+	Verdict     string // valid, invalid, unknown or incomplete: the CSS class
+	VerdictText string
+	Why         []whyRow
+	Problems    []string // files that could not be read, plots that could not be drawn
+	HarnessErr  string
+
+	HasTest  bool
+	Test     TestInfo
+	Command  string
+	Options  [][2]string
+	Duration float64 // s, last history line
+	Ops      int
+
+	LatencySVG template.HTML
+	RateSVG    template.HTML
+	Faults     []faultWindow
+
+	Anomaly  *anomalyView
+	Sets     []setView
+	Checkers []checkerRow
+	Counts   []opCount
+	Phases   []Phase
+	Recovery [][2]string
+	Logs     []string
+	Visuals  []string
+}
+
+type whyRow struct{ Checker, Reason string }
+
+type checkerRow struct {
+	Name    string
+	Valid   string
+	Error   string
+	Anomaly *checker.Anomaly
+	Details string
+}
+
+type anomalyView struct {
+	Checker     string
+	Key         string
+	Description string
+	Index       int64
+	Process     history.Process
+	Time        float64
+	Excerpt     []clientOp
+	Timeline    timeline
+	Visual      string // porcupine's file for the key, relative to the run folder
+}
+
+type setView struct {
+	Checker            string
+	Lost, Unexpected   []string
+	LostN, UnexpectedN int
+}
+
+// verdictClass maps a verdict to the page's wording and CSS class.
+func verdictClass(v checker.Validity) (class, text string) {
+	switch v {
+	case checker.Valid:
+		return "valid", "valid"
+	case checker.Invalid:
+		return "invalid", "invalid"
+	}
+	return "unknown", "unknown"
+}
+
+func buildReport(dir string) *reportView {
+	v := &reportView{Dir: filepath.Base(filepath.Clean(dir))}
+	if abs, err := filepath.Abs(dir); err == nil {
+		v.Dir = filepath.Base(filepath.Dir(abs)) + "/" + filepath.Base(abs)
+	}
+	var res Results
+	if err := ReadJSON(filepath.Join(dir, ResultsFile), &res); err != nil {
+		v.Verdict, v.VerdictText = "incomplete", "incomplete (no results)"
+		v.Problems = append(v.Problems, "results: "+err.Error())
+	} else {
+		v.Verdict, v.VerdictText = verdictClass(res.Valid)
+	}
+	v.HarnessErr = res.Error
+	v.Phases = res.Phases
+	v.Ops = res.Ops
+
+	if err := ReadJSON(filepath.Join(dir, TestFile), &v.Test); err != nil {
+		v.Problems = append(v.Problems, "test options: "+err.Error())
+	} else {
+		v.HasTest = true
+		v.Command = ReproduceCommand(v.Test)
+		v.Options = optionRows(v.Test.Options)
+	}
+
+	ops, err := history.ReadFile(filepath.Join(dir, HistoryFile))
+	if err != nil {
+		v.Problems = append(v.Problems, err.Error())
+	}
+	cops, end := foldOps(ops)
+	v.Duration = float64(end) / 1e9
+	v.Faults = faultWindows(ops)
+	if len(ops) == 0 && len(res.Faults) > 0 {
+		for _, f := range res.Faults {
+			v.Faults = append(v.Faults, faultWindow{F: f.F, Start: int64(f.Start * 1e9), End: int64(f.End * 1e9), Targets: f.Targets})
+		}
+	}
+	v.Counts = countOps(cops)
+	if v.LatencySVG, err = latencyPlot(cops, v.Faults, end); err != nil {
+		v.Problems = append(v.Problems, err.Error())
+	}
+	if v.RateSVG, err = ratePlot(cops, v.Faults, end); err != nil {
+		v.Problems = append(v.Problems, err.Error())
+	}
+
+	v.Visuals = globRel(dir, "linear-*.html")
+	v.Logs = listLogs(dir)
+
+	names := make([]string, 0, len(res.Checkers))
+	for name := range res.Checkers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		r := res.Checkers[name]
+		class, _ := verdictClass(r.Valid)
+		v.Checkers = append(v.Checkers, checkerRow{Name: name, Valid: class, Error: r.Error, Anomaly: r.FirstAnomaly, Details: detailsText(r.Details)})
+		if s, ok := setElements(name, r); ok {
+			v.Sets = append(v.Sets, s)
+		}
+		if name == "liveness" {
+			v.Recovery = flatten(r.Details)
+		}
+	}
+	v.Why = why(res, names)
+	v.Anomaly = findAnomaly(res, names, cops, end, v.Faults, v.Visuals)
+	return v
+}
+
+// why lists the checkers that decided the verdict: the invalid ones (earliest anomaly first),
+// or, when none is invalid, the unknown ones.
+func why(res Results, names []string) []whyRow {
+	var out []whyRow
+	for _, want := range []checker.Validity{checker.Invalid, checker.Unknown} {
+		var bad []string
+		for _, n := range names {
+			if res.Checkers[n].Valid == want {
+				bad = append(bad, n)
+			}
+		}
+		sort.SliceStable(bad, func(i, j int) bool {
+			a, b := res.Checkers[bad[i]].FirstAnomaly, res.Checkers[bad[j]].FirstAnomaly
+			return a != nil && (b == nil || a.Time < b.Time)
+		})
+		for _, n := range bad {
+			reason := res.Checkers[n].Error
+			if reason == "" {
+				reason = "(no reason given)"
+			}
+			out = append(out, whyRow{Checker: n, Reason: reason})
+		}
+		if len(out) > 0 {
+			break
+		}
+	}
+	return out
+}
+
+// findAnomaly builds the excerpt of the first anomaly on a key: the linearizable checker's
+// when it has one, else that of any non-valid checker that names a key.
+func findAnomaly(res Results, names []string, cops []clientOp, end int64, faults []faultWindow, visuals []string) *anomalyView {
+	order := append([]string{"linearizable"}, names...)
+	for _, n := range order {
+		r, ok := res.Checkers[n]
+		if !ok || r.Valid == checker.Valid || r.FirstAnomaly == nil || r.FirstAnomaly.Key == "" {
+			continue
+		}
+		a := r.FirstAnomaly
+		ex := excerpt(cops, a.Key, a.Index, end)
+		av := &anomalyView{Checker: n, Key: a.Key, Description: a.Description, Index: a.Index, Process: a.Process,
+			Time: float64(a.Time) / 1e9, Excerpt: ex, Visual: visualFor(a.Key, visuals)}
+		if len(ex) > 0 {
+			av.Timeline = buildTimeline(ex, a.Index, end, faults)
+		}
+		return av
+	}
+	return nil
+}
+
+// visualFor picks porcupine's visualisation of key among the linear-*.html files: the one named
+// after the key as the register checker names it, or the only one there is.
+func visualFor(key string, visuals []string) string {
+	want := "linear-" + fileSafe(key) + ".html"
+	for _, f := range visuals {
+		if f == want {
+			return f
+		}
+	}
+	if len(visuals) == 1 {
+		return visuals[0]
+	}
+	return ""
+}
+
+// fileSafe replaces every character but letters, digits, '-', '_' and '.' by '_', as the
+// register checker does when it names a visualisation file.
+func fileSafe(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// setElements reads the lost and unexpected elements from a set checker's details: counts in
+// "lost" and "unexpected" with examples in "lost_examples" and "unexpected_examples"
+// (checker.SetDetails), or the element lists themselves in "lost" and "unexpected".
+func setElements(name string, r checker.Result) (setView, bool) {
+	m, ok := asMap(r.Details)
+	if !ok {
+		return setView{}, false
+	}
+	_, okL := m["lost"]
+	_, okU := m["unexpected"]
+	if !okL && !okU {
+		return setView{}, false
+	}
+	s := setView{Checker: name}
+	s.Lost, s.LostN = elements(m["lost"], m["lost_examples"])
+	s.Unexpected, s.UnexpectedN = elements(m["unexpected"], m["unexpected_examples"])
+	return s, true
+}
+
+// elements renders a list of elements (at most maxSetElements) and its full length: the list
+// is either v itself or examples, with v the count.
+func elements(v, examples any) ([]string, int) {
+	list, isList := v.([]any)
+	n := len(list)
+	if !isList {
+		list, _ = examples.([]any)
+		n = len(list)
+		if f, ok := v.(float64); ok {
+			n = int(f)
+		}
+	}
+	var out []string
+	for i, e := range list {
+		if i >= maxSetElements {
+			break
+		}
+		out = append(out, compact(e))
+	}
+	return out, n
+}
+
+// asMap turns checker details (a struct before a JSON round trip, a map after) into a map.
+func asMap(d any) (map[string]any, bool) {
+	if d == nil {
+		return nil, false
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, false
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil, false
+	}
+	return m, true
+}
+
+// flatten lists the top-level fields of details as name, value.
+func flatten(d any) [][2]string {
+	m, ok := asMap(d)
+	if !ok {
+		return nil
+	}
+	var rows [][2]string
+	for k, x := range m {
+		rows = append(rows, [2]string{k, truncate(compact(x), 400)})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
+	return rows
+}
+
+func compact(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// detailsText is a checker's details as indented JSON, cut to maxDetailsChars.
+func detailsText(d any) string {
+	if d == nil {
+		return ""
+	}
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return fmt.Sprint(d)
+	}
+	return truncate(string(b), maxDetailsChars)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)
+}
+
+// globRel lists files in dir matching pattern, by name.
+func globRel(dir, pattern string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, pattern))
+	out := make([]string, 0, len(m))
+	for _, p := range m {
+		out = append(out, filepath.Base(p))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// listLogs lists the regular files under dir/nodes as slash paths relative to dir.
+func listLogs(dir string) []string {
+	var out []string
+	root := filepath.Join(dir, NodesDir)
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			rel, rerr := filepath.Rel(dir, p)
+			if rerr == nil {
+				out = append(out, filepath.ToSlash(rel))
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+func seconds(ns int64) string { return fmt.Sprintf("%.3f", float64(ns)/1e9) }
+
+var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"seconds":  seconds,
+	"describe": describe,
+	"join":     strings.Join,
+	"raw":      func(b json.RawMessage) string { return string(b) },
+}).Parse(reportHTML))

@@ -35,8 +35,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// harness runs the binary with args and returns its exit code and combined output.
-func harness(t *testing.T, ctx context.Context, args ...string) (int, string) {
+// runHarness runs the binary with args and returns its exit code and combined output.
+func runHarness(t *testing.T, ctx context.Context, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, harnessBin, args...)
 	var out bytes.Buffer
@@ -64,7 +64,7 @@ func TestBadUsageExits254(t *testing.T) {
 		{"check", t.TempDir()},
 		{"no-such-command"},
 	} {
-		code, out := harness(t, ctx, args...)
+		code, out := runHarness(t, ctx, args...)
 		if code != 254 {
 			t.Errorf("harness %v: exit %d, want 254\n%s", args, code, out)
 		}
@@ -94,7 +94,7 @@ func TestValidRunThenCheckAgrees(t *testing.T) {
 	store := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	code, out := harness(t, ctx, "run", "--nodes", "3", "--time-limit", "10s", "--store", store, "--seed", "7")
+	code, out := runHarness(t, ctx, "run", "--nodes", "3", "--time-limit", "10s", "--store", store, "--seed", "7")
 	if code != 0 {
 		t.Fatalf("run: exit %d, want 0 (valid)\n%s", code, out)
 	}
@@ -112,7 +112,7 @@ func TestValidRunThenCheckAgrees(t *testing.T) {
 	// check needs only the history: copy it alone to a fresh folder.
 	only := t.TempDir()
 	copyFile(t, filepath.Join(dir, "history.jsonl"), filepath.Join(only, "history.jsonl"))
-	code, out = harness(t, ctx, "check", only)
+	code, out = runHarness(t, ctx, "check", only)
 	if code != 0 {
 		t.Fatalf("check of a valid run: exit %d\n%s", code, out)
 	}
@@ -126,12 +126,12 @@ func TestSeededBugLocalCASIsInvalid(t *testing.T) {
 	store := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	code, out := harness(t, ctx, "run", "--nodes", "3", "--time-limit", "10s", "--store", store,
+	code, out := runHarness(t, ctx, "run", "--nodes", "3", "--time-limit", "10s", "--store", store,
 		"--unsafe", "local-cas", "--nemesis", "partition", "--nemesis-interval", "2s", "--keys", "2", "--seed", "3")
 	if code != 1 {
 		t.Fatalf("run with local-cas: exit %d, want 1 (invalid)\n%s", code, out)
 	}
-	code, out = harness(t, ctx, "check", latest(t, store))
+	code, out = runHarness(t, ctx, "check", latest(t, store))
 	if code != 1 {
 		t.Fatalf("check of the invalid run: exit %d, want 1\n%s", code, out)
 	}
@@ -162,7 +162,7 @@ func TestInterruptLeavesNothingAndACheckableHistory(t *testing.T) {
 		t.Fatalf("interrupted run ended as a harness error:\n%s", out.String())
 	}
 	assertNoLeftovers(t, store)
-	code, cout := harness(t, context.Background(), "check", latest(t, store))
+	code, cout := runHarness(t, context.Background(), "check", latest(t, store))
 	if code == 254 || code == 255 {
 		t.Fatalf("check of the interrupted run: exit %d\n%s\nrun output:\n%s", code, cout, out.String())
 	}
@@ -177,7 +177,7 @@ func TestBootstrapModesFormACluster(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			store := t.TempDir()
-			code, out := harness(t, ctx, "run", "--bootstrap", mode, "--time-limit", "3s", "--store", store)
+			code, out := runHarness(t, ctx, "run", "--bootstrap", mode, "--time-limit", "3s", "--store", store)
 			if code != 0 {
 				t.Fatalf("--bootstrap %s: exit %d\n%s", mode, code, out)
 			}

@@ -1,0 +1,135 @@
+package results
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TestInfo is what the report reads from test.json. The harness writes more fields; the
+// options are kept as raw JSON so the report shows every one of them.
+type TestInfo struct {
+	Options     map[string]json.RawMessage `json:"options"`
+	Seed        int64                      `json:"seed"`
+	RunID       string                     `json:"run_id"`
+	Start       time.Time                  `json:"start"`
+	GitRevision string                     `json:"git_revision"`
+	CommandLine []string                   `json:"command_line"`
+	AgentImage  string                     `json:"agent_image"`
+}
+
+// Flags of `harness run` that do not change the test and are dropped from a reproduction.
+var dropFlags = map[string]bool{"--seed": true, "--test-count": true, "--junit": true}
+
+// durationOptions are the options stored as nanoseconds.
+var durationOptions = map[string]bool{"time_limit": true, "op_timeout": true, "nemesis_interval": true,
+	"recovery_time": true, "check_timeout": true, "ready_timeout": true}
+
+// ReproduceCommand returns the shell command that runs the same test again with the same seed:
+// the recorded `harness run` command line without --seed, --test-count and --junit, plus
+// --seed N. When the run was not started by `harness run` (soak, selftest), it is rebuilt from
+// the options instead.
+func ReproduceCommand(t TestInfo) string {
+	args := []string{"harness", "run"}
+	if len(t.CommandLine) >= 2 && t.CommandLine[1] == "run" {
+		rest := t.CommandLine[2:]
+		for i := 0; i < len(rest); i++ {
+			a := rest[i]
+			name, _, hasValue := strings.Cut(a, "=")
+			if dropFlags[name] {
+				if !hasValue {
+					i++ // the value is the next argument
+				}
+				continue
+			}
+			args = append(args, a)
+		}
+	} else {
+		args = append(args, optionFlags(t.Options)...)
+	}
+	args = append(args, "--seed", strconv.FormatInt(t.Seed, 10))
+	for i, a := range args {
+		args[i] = shellQuote(a)
+	}
+	return strings.Join(args, " ")
+}
+
+// optionFlags turns stored options back into `harness run` flags (option foo_bar is --foo-bar).
+func optionFlags(opts map[string]json.RawMessage) []string {
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		if k == "seed" {
+			continue
+		}
+		flag := "--" + strings.ReplaceAll(k, "_", "-")
+		var list []string
+		if json.Unmarshal(opts[k], &list) == nil {
+			if k == "agent_args" {
+				for _, a := range list {
+					out = append(out, "--agent-arg="+a)
+				}
+			} else if len(list) > 0 {
+				out = append(out, flag+"="+strings.Join(list, ","))
+			}
+			continue
+		}
+		v := optionText(k, opts[k])
+		if v == "" || v == "null" {
+			continue
+		}
+		out = append(out, flag+"="+v)
+	}
+	return out
+}
+
+// optionText renders an option's value for people: durations as durations, strings unquoted.
+func optionText(key string, raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n int64
+	if durationOptions[key] && json.Unmarshal(raw, &n) == nil {
+		return time.Duration(n).String()
+	}
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return strings.Join(list, ",")
+	}
+	return string(raw)
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain characters.
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	plain := true
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_-./=:,@%+", c)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// optionRows returns the options sorted by name, for display.
+func optionRows(opts map[string]json.RawMessage) [][2]string {
+	var rows [][2]string
+	for k, v := range opts {
+		rows = append(rows, [2]string{k, optionText(k, v)})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
+	return rows
+}
