@@ -409,6 +409,14 @@ func (a *Agent) Shutdown() error {
 // with other voters hands leadership over; Serf announces the leave; a follower waits
 // (up to 5s) until the leader has removed it from the Raft configuration.
 func (a *Agent) Leave() error {
+	if err := a.leaveCluster(); err != nil {
+		return err
+	}
+	return a.Shutdown()
+}
+
+// leaveCluster is Leave without the shutdown.
+func (a *Agent) leaveCluster() error {
 	if !a.leaving.CompareAndSwap(false, true) {
 		return errors.New("already leaving")
 	}
@@ -454,7 +462,7 @@ func (a *Agent) Leave() error {
 			a.logger.Printf("[INFO] agent: removed from the Raft configuration")
 		}
 	}
-	return a.Shutdown()
+	return nil
 }
 
 // wipePeers appends an empty configuration to the local log (-unsafe=leave-wipes-peers),

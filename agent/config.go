@@ -134,7 +134,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func ParseFlags(args []string, output io.Writer) (*Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(output)
+	fs.SetOutput(io.Discard) // errors are returned, not printed with the whole usage
 	var join, retryJoin listFlag
 	var unsafe string
 	fs.BoolVar(&c.Server, "server", false, "run in server mode (required)")
@@ -164,9 +164,11 @@ func ParseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.StringVar(&unsafe, "unsafe", "", "seeded bugs to enable: "+strings.Join(UnsafeNames, ","))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(output)
+			fs.PrintDefaults()
 			return nil, err
 		}
-		return nil, &UsageError{Msg: err.Error()}
+		return nil, &UsageError{Msg: err.Error() + " (run 'agent -h' for the flag list)"}
 	}
 	if fs.NArg() > 0 {
 		return nil, &UsageError{Msg: fmt.Sprintf("unexpected argument %q: flags only", fs.Arg(0))}

@@ -207,6 +207,9 @@ func decodeTxn(body []byte) ([]TxnKVOp, *httpError) {
 	for i, elem := range raw {
 		var kv json.RawMessage
 		for name, v := range elem {
+			if string(bytes.TrimSpace(v)) == "null" {
+				continue // the Go client sends every operation kind, unused ones as null
+			}
 			if !strings.EqualFold(name, "KV") {
 				return nil, errf(http.StatusBadRequest, "Operation %d: only KV operations are supported, got %q", i, name)
 			}

@@ -26,10 +26,11 @@ const (
 // ownAgentFlags make our own agent fast enough to test in seconds; they are passed only when the
 // harness built the agent itself (a foreign binary gets --agent-arg instead).
 var ownAgentFlags = []string{
-	"-raft-heartbeat-timeout=500ms",
-	"-raft-election-timeout=500ms",
-	"-raft-leader-lease-timeout=250ms",
+	"-raft-heartbeat-timeout=300ms",
+	"-raft-election-timeout=300ms",
+	"-raft-leader-lease-timeout=150ms",
 	"-retry-interval=500ms",
+	"-gossip-profile=local",
 }
 
 // Cluster is a running set of agent containers on one Docker network.
