@@ -314,7 +314,9 @@ func (a *Agent) tags() map[string]string {
 	if a.cfg.BootstrapExpect > 0 {
 		t["expect"] = strconv.Itoa(a.cfg.BootstrapExpect)
 	}
-	if a.cfg.Bootstrap {
+	// bootstrap-alone models every server started with -bootstrap, so it advertises the tag as
+	// that misconfiguration would (and leaders then refuse to add each other, as in Consul).
+	if a.cfg.Bootstrap || a.cfg.Unsafe[UnsafeBootstrapAlone] {
 		t["bootstrap"] = "1"
 	}
 	return t

@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/raftcheck/harness/history"
@@ -20,11 +23,20 @@ import (
 //
 //	go test -bench . -count 3 -run '^$' ./checker
 
-var benchFiles sync.Map // ops count → path of a jsonl file
+var (
+	benchFiles sync.Map // ops count → path of a jsonl file
+	benchOps   sync.Map // ops count → []history.Op
+)
 
 func benchHistory(b *testing.B, n int) ([]history.Op, string) {
 	b.Helper()
-	ops := GenerateRegisterHistory(42, n, 100, 20, 0.01)
+	var ops []history.Op
+	if o, ok := benchOps.Load(n); ok {
+		ops = o.([]history.Op)
+	} else {
+		ops = GenerateRegisterHistory(42, n, 100, 20, 0.01)
+		benchOps.Store(n, ops)
+	}
 	if p, ok := benchFiles.Load(n); ok {
 		return ops, p.(string)
 	}
@@ -51,10 +63,13 @@ func benchHistory(b *testing.B, n int) ([]history.Op, string) {
 }
 
 func benchRegisterFromFile(b *testing.B, n int) {
-	ops, path := benchHistory(b, n)
-	ops = nil
+	_, path := benchHistory(b, n)
+	benchOps.Delete(n) // measure the checker with only the file's history in memory
 	runtime.GC()
+	debugFreeOSMemory()
 	b.ResetTimer()
+	stop := peakMemory(b)
+	defer stop()
 	for i := 0; i < b.N; i++ {
 		h, err := history.ReadFile(path)
 		if err != nil {
@@ -65,8 +80,6 @@ func benchRegisterFromFile(b *testing.B, n int) {
 			b.Fatalf("generated history is %v: %s", res.Valid, res.Error)
 		}
 	}
-	b.StopTimer()
-	_ = ops
 }
 
 // BenchmarkRegister100k reads a 100,000-op history (200,000 lines) from a file and checks it.
@@ -79,6 +92,8 @@ func BenchmarkRegister1M(b *testing.B) { benchRegisterFromFile(b, 1_000_000) }
 func BenchmarkRegisterInMemory1M(b *testing.B) {
 	ops, _ := benchHistory(b, 1_000_000)
 	b.ResetTimer()
+	stop := peakMemory(b)
+	defer stop()
 	for i := 0; i < b.N; i++ {
 		if res := (Register{}).Check(context.Background(), ops); res.Valid != Valid {
 			b.Fatalf("generated history is %v: %s", res.Valid, res.Error)
@@ -105,6 +120,8 @@ func BenchmarkPorcupineAlone1M(b *testing.B) {
 	ops = nil
 	runtime.GC()
 	b.ResetTimer()
+	stop := peakMemory(b)
+	defer stop()
 	for i := 0; i < b.N; i++ {
 		if res := porcupine.CheckOperationsTimeout(plainModel, pops, 0); res != porcupine.Ok {
 			b.Fatalf("porcupine says %v", res)
@@ -216,3 +233,44 @@ func plainPorcupineOps(ops []history.Op) []porcupine.Operation {
 	}
 	return kept
 }
+
+// peakMemory samples the Go runtime's memory use until stop is called and reports the peaks:
+// heap-MB (heap objects, live and not yet swept) and mapped-MB (memory obtained from the OS and
+// not returned, close to the process's resident size).
+func peakMemory(b *testing.B) (stop func()) {
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	var heap, mapped uint64
+	sample := func() {
+		metrics.Read(samples)
+		heap = max(heap, samples[0].Value.Uint64())
+		mapped = max(mapped, samples[1].Value.Uint64()-samples[2].Value.Uint64())
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				sample()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		sample()
+		b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
+		b.ReportMetric(float64(mapped)/(1<<20), "mapped-MB")
+	}
+}
+
+func debugFreeOSMemory() { debug.FreeOSMemory() }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -47,10 +48,11 @@ func (Register) Name() string { return "linearizable" }
 // RegisterDetails is Result.Details of the Register checker.
 type RegisterDetails struct {
 	Keys        int                  `json:"keys"`
-	Ops         int                  `json:"ops"`          // operations checked (after dropping fail and info reads)
-	Unknown     int                  `json:"unknown_ops"`  // info writes/cas in the history
-	Pruned      int                  `json:"pruned_ops"`   // unknown ops dropped because nothing observed them
-	Pinned      int                  `json:"pinned_ops"`   // unknown ops given a finite return by a read of their value
+	Ops         int                  `json:"ops"`         // operations checked (after dropping fail and info reads)
+	Unknown     int                  `json:"unknown_ops"` // info writes/cas in the history
+	Pruned      int                  `json:"pruned_ops"`  // unknown ops dropped because nothing observed them
+	Pinned      int                  `json:"pinned_ops"`  // unknown ops given a finite return by a read of their value
+	Segments    int                  `json:"segments"`    // independently checked stretches of key histories
 	InvalidKeys []string             `json:"invalid_keys,omitempty"`
 	UnknownKeys []string             `json:"unknown_keys,omitempty"` // not finished before the timeout
 	PerKey      map[string]KeyResult `json:"per_key"`
@@ -357,11 +359,69 @@ func pruneKey(k *registerKey) (pruned, pinned int) {
 	return pruned, pinned
 }
 
-// operations turns a key's ops into porcupine operations with dense client ids.
-func (k *registerKey) operations() []porcupine.Operation {
+// segment is a stretch of one key's history that can be checked on its own: it starts from a
+// known state and, unless it is the last, ends with an op after which the state is known.
+type segment struct {
+	key     *registerKey
+	start   *regState
+	ops     []*rop
+	verdict Validity
+}
+
+// SegmentTarget is the size a key's history grows to before it is cut at the next op that
+// isolates it (see segments); small segments keep porcupine's bitsets and caches small.
+const SegmentTarget = 256
+
+// segments cuts a key's history at isolated ops: an ok op that overlaps no other op, every
+// earlier op having returned before it is invoked and every later op invoked after it
+// returned. Any linearization passes through such an op alone, and the state after it is known
+// (the value read, written or swapped in), so the ops before it (it included) and the ops after
+// it (starting from that state) are linearizable exactly when the whole is. Unknown ops that
+// remain open until the end (return ∞) prevent every later cut.
+func (k *registerKey) segments(target int) []*segment {
+	ops := k.ops
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].call < ops[j].call })
+	var out []*segment
+	from, state := 0, absentState
+	maxRet := int64(math.MinInt64)
+	for i, o := range ops {
+		isolated := !o.unknown && maxRet < o.call && (i+1 == len(ops) || o.ret < ops[i+1].call)
+		if o.ret > maxRet {
+			maxRet = o.ret
+		}
+		if !isolated || i+1-from < target || i+1 == len(ops) {
+			continue
+		}
+		out = append(out, &segment{key: k, start: state, ops: ops[from : i+1]})
+		switch {
+		case o.kind != fRead:
+			state = o.next
+		case o.present:
+			state = &regState{v: o.a}
+		default:
+			state = absentState
+		}
+		from = i + 1
+	}
+	if from < len(ops) || len(out) == 0 {
+		out = append(out, &segment{key: k, start: state, ops: ops[from:]})
+	}
+	return out
+}
+
+// model is the register model starting from the segment's state.
+func (s *segment) model() porcupine.Model {
+	m := registerModel
+	start := s.start
+	m.Init = func() any { return start }
+	return m
+}
+
+// operations turns a segment's ops into porcupine operations with dense client ids.
+func (s *segment) operations() []porcupine.Operation {
 	clients := map[history.Process]int{}
-	out := make([]porcupine.Operation, len(k.ops))
-	for i, o := range k.ops {
+	out := make([]porcupine.Operation, len(s.ops))
+	for i, o := range s.ops {
 		c, ok := clients[o.proc]
 		if !ok {
 			c = len(clients)
@@ -380,13 +440,20 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 		return Result{Valid: Unknown, Error: "malformed register history: " + err.Error()}
 	}
 	d := &RegisterDetails{Keys: len(keys), Unknown: unknownOps, PerKey: make(map[string]KeyResult, len(keys))}
-	if !r.NoPrune {
-		for _, k := range keys {
+	var segs []*segment
+	for _, k := range keys {
+		if !r.NoPrune {
 			p, q := pruneKey(k)
 			d.Pruned += p
 			d.Pinned += q
 		}
+		target := SegmentTarget
+		if r.NoPrune {
+			target = math.MaxInt // NoPrune checks each key whole, as porcupine alone would
+		}
+		segs = append(segs, k.segments(target)...)
 	}
+	d.Segments = len(segs)
 	deadline, hasDeadline := ctx.Deadline()
 	if r.Timeout > 0 && (!hasDeadline || start.Add(r.Timeout).Before(deadline)) {
 		deadline, hasDeadline = start.Add(r.Timeout), true
@@ -399,12 +466,10 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 		return left, left > 0
 	}
 
-	// Largest keys first, so the pool ends evenly.
-	order := append([]*registerKey(nil), keys...)
-	sort.Slice(order, func(i, j int) bool { return len(order[i].ops) > len(order[j].ops) })
-	verdicts := make(map[*registerKey]Validity, len(keys))
-	var mu sync.Mutex
-	work := make(chan *registerKey)
+	// Largest segments first, so the pool ends evenly.
+	order := append([]*segment(nil), segs...)
+	sort.SliceStable(order, func(i, j int) bool { return len(order[i].ops) > len(order[j].ops) })
+	var next atomic.Int64
 	workers := r.Parallelism
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -414,26 +479,39 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := range work {
-				v := Unknown
-				if left, ok := remaining(); ok && ctx.Err() == nil {
-					v = fromPorcupine(porcupine.CheckOperationsTimeout(registerModel, k.operations(), left))
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(order) {
+					return
 				}
-				mu.Lock()
-				verdicts[k] = v
-				mu.Unlock()
+				s := order[i]
+				s.verdict = Unknown
+				if left, ok := remaining(); ok && ctx.Err() == nil {
+					s.verdict = fromPorcupine(porcupine.CheckOperationsTimeout(s.model(), s.operations(), left))
+				}
 			}
 		}()
 	}
-	for _, k := range order {
-		work <- k
-	}
-	close(work)
 	wg.Wait()
 
 	res := Result{Valid: Valid}
+	var bad []*segment
+	verdict := make(map[*registerKey]Validity, len(keys))
+	for _, s := range segs { // in key order, each key's segments in time order
+		v, seen := verdict[s.key]
+		switch {
+		case !seen || v == Valid:
+			v = s.verdict
+		case v == Unknown && s.verdict == Invalid:
+			v = Invalid
+		}
+		verdict[s.key] = v
+		if s.verdict == Invalid && (len(bad) == 0 || bad[len(bad)-1].key != s.key) {
+			bad = append(bad, s) // the first invalid segment of each key
+		}
+	}
 	for _, k := range keys {
-		v := verdicts[k]
+		v := verdict[k]
 		d.Ops += len(k.ops)
 		d.PerKey[k.name] = KeyResult{Ops: len(k.ops), Valid: v}
 		switch v {
@@ -444,9 +522,9 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 		}
 	}
 	switch {
-	case len(d.InvalidKeys) > 0:
+	case len(bad) > 0:
 		res.Valid = Invalid
-		r.explain(k0(keys, d.InvalidKeys), d, &res, remaining)
+		r.explain(bad, d, &res, remaining)
 	case len(d.UnknownKeys) > 0:
 		res.Valid = Unknown
 		res.Error = fmt.Sprintf("linearizability check of %d of %d keys did not finish within the timeout", len(d.UnknownKeys), len(keys))
@@ -466,30 +544,16 @@ func fromPorcupine(r porcupine.CheckResult) Validity {
 	return Unknown
 }
 
-// k0 returns the keys named in names, in history order.
-func k0(keys []*registerKey, names []string) []*registerKey {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	var out []*registerKey
-	for _, k := range keys {
-		if want[k.name] {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // explain re-checks invalid keys verbosely to find the op that cannot be linearized, builds
 // excerpts and the first anomaly, and writes visualisations.
-func (r Register) explain(bad []*registerKey, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool)) {
+func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool)) {
 	if r.VisualizeDir != "" {
 		if err := os.MkdirAll(r.VisualizeDir, 0o755); err != nil {
 			res.Error = fmt.Sprintf("cannot create visualisation folder: %v", err)
 		}
 	}
-	for i, k := range bad {
+	for i, seg := range bad {
+		k := seg.key
 		kr := d.PerKey[k.name]
 		left, ok := remaining()
 		if i >= MaxVisualize || !ok {
@@ -498,12 +562,11 @@ func (r Register) explain(bad []*registerKey, d *RegisterDetails, res *Result, r
 			}
 			continue
 		}
-		pops := k.operations()
-		result, info := porcupine.CheckOperationsVerbose(registerModel, pops, left)
+		result, info := porcupine.CheckOperationsVerbose(seg.model(), seg.operations(), left)
 		if result != porcupine.Illegal {
 			continue // timed out while explaining; the verdict stands
 		}
-		kr.Excerpt, kr.Anomaly = excerpt(k, info)
+		kr.Excerpt, kr.Anomaly = excerpt(seg, info)
 		d.PerKey[k.name] = kr
 		if kr.Anomaly != nil && (res.FirstAnomaly == nil || kr.Anomaly.Time < res.FirstAnomaly.Time) {
 			res.FirstAnomaly = kr.Anomaly
@@ -511,7 +574,7 @@ func (r Register) explain(bad []*registerKey, d *RegisterDetails, res *Result, r
 		}
 		if r.VisualizeDir != "" {
 			path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
-			if err := porcupine.VisualizePath(registerModel, info, path); err == nil {
+			if err := porcupine.VisualizePath(seg.model(), info, path); err == nil {
 				d.Files = append(d.Files, path)
 			}
 		}
@@ -523,7 +586,8 @@ func (r Register) explain(bad []*registerKey, d *RegisterDetails, res *Result, r
 
 // excerpt finds the longest partial linearization, the op whose return it could not get past,
 // and the ops around it.
-func excerpt(k *registerKey, info porcupine.LinearizationInfo) ([]OpBrief, *Anomaly) {
+func excerpt(seg *segment, info porcupine.LinearizationInfo) ([]OpBrief, *Anomaly) {
+	k := registerKey{name: seg.key.name, ops: seg.ops}
 	parts := info.PartialLinearizations()
 	if len(parts) == 0 {
 		return nil, nil
@@ -535,7 +599,7 @@ func excerpt(k *registerKey, info porcupine.LinearizationInfo) ([]OpBrief, *Anom
 		}
 	}
 	in := make([]bool, len(k.ops))
-	state := absentState
+	state := seg.start
 	for _, id := range longest {
 		in[id] = true
 		_, s := registerModel.Step(state, k.ops[id], nil)
@@ -582,8 +646,8 @@ func excerpt(k *registerKey, info porcupine.LinearizationInfo) ([]OpBrief, *Anom
 	}
 	a := &Anomaly{
 		Index: idx, Time: t, Key: k.name, Process: s.proc,
-		Description: fmt.Sprintf("key %q: %s by process %d (index %d) cannot be linearized; after the longest linearizable prefix (%d ops) the register holds %s",
-			k.name, s.String(), s.proc, s.index, len(longest), describeState(state)),
+		Description: fmt.Sprintf("key %q: %s by process %d (index %d) cannot be linearized; after the longest linearizable prefix (%d ops from index %d, starting at %s) the register holds %s",
+			k.name, s.String(), s.proc, s.index, len(longest), k.ops[0].index, describeState(seg.start), describeState(state)),
 	}
 	return out, a
 }

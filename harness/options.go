@@ -50,6 +50,8 @@ type Options struct {
 
 	// Nemesis lists the fault kinds (empty: none).
 	Nemesis []string `json:"nemesis"`
+	// PartitionShapes restricts the partition fault to these grudge shapes (empty: all that fit).
+	PartitionShapes []string `json:"partition_shapes,omitempty"`
 	// NemesisInterval is the time between faults and each fault's duration.
 	NemesisInterval time.Duration `json:"nemesis_interval"`
 	// RestartSignal is the signal the restart fault stops every node with: KILL, TERM or INT.

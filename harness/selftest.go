@@ -20,6 +20,8 @@ type SeededBug struct {
 	ReadMode  string   // consistent, default or stale
 	Nemesis   []string // faults that expose it
 	AgentArgs []string // extra agent flags the scenario needs
+	Shapes    []string // partition shapes to draw from (empty: all)
+	Signal    string   // restart signal (empty: the base options')
 	Why       string   // how the bug shows in the history
 }
 
@@ -28,6 +30,7 @@ var SeededBugs = []SeededBug{
 	{Name: "stale-consistent-reads", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
 		Why: "an isolated old leader answers ?consistent reads from its own state: a stale read"},
 	{Name: "long-lease", Workload: "register", ReadMode: "default", Nemesis: []string{"partition"},
+		Shapes: []string{"isolate-leader"},
 		Why: "a deposed leader keeps serving default reads long after a new leader took writes"},
 	{Name: "local-cas", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
 		Why: "a CAS compared against a lagging follower's state succeeds on a stale value"},
@@ -36,7 +39,7 @@ var SeededBugs = []SeededBug{
 	{Name: "bootstrap-alone", Workload: "register", ReadMode: "consistent", Nemesis: nil,
 		Why: "every server is its own cluster: reads through different nodes disagree"},
 	{Name: "leave-wipes-peers", Workload: "register", ReadMode: "consistent", Nemesis: []string{"restart"},
-		AgentArgs: []string{"-skip-leave-on-interrupt=false"},
+		AgentArgs: []string{"-skip-leave-on-interrupt=false"}, Signal: "INT",
 		Why:       "after a graceful leave of every server (SIGINT) no node has peers: no leader, ever"},
 }
 
@@ -66,11 +69,15 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			o.Workload, o.ReadMode, o.Nemesis = bug.Workload, bug.ReadMode, bug.Nemesis
 			o.AgentArgs = append(append([]string(nil), base.AgentArgs...), bug.AgentArgs...)
 			o.Unsafe = nil
+			o.PartitionShapes = bug.Shapes
+			if bug.Signal != "" {
+				o.RestartSignal = bug.Signal
+			}
 			label := bug.Name
 			if unsafe {
 				o.Unsafe = []string{bug.Name}
 			} else {
-				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs)
+				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs, o.PartitionShapes, o.RestartSignal)
 				if correctDone[key] {
 					continue
 				}

@@ -15,7 +15,11 @@ func ReadFile(path string) ([]Op, error) {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
 	defer f.Close()
-	ops, err := Read(f)
+	hint := 0
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		hint = int(st.Size()/80) + 16 // history lines are about 80–110 bytes
+	}
+	ops, err := read(f, hint)
 	if err != nil {
 		return ops, fmt.Errorf("%s: %w", path, err)
 	}
@@ -25,9 +29,12 @@ func ReadFile(path string) ([]Op, error) {
 // Read decodes a JSONL history. A truncated last line (no trailing newline and not valid JSON,
 // as a crash leaves it) is dropped silently; any other bad line is an error naming its line
 // number. Blank lines are skipped; unknown fields are ignored.
-func Read(r io.Reader) ([]Op, error) {
+func Read(r io.Reader) ([]Op, error) { return read(r, 0) }
+
+// read is Read with room for hint ops allocated up front.
+func read(r io.Reader, hint int) ([]Op, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
-	var ops []Op
+	ops := make([]Op, 0, hint)
 	d := newDecoder()
 	for line := 1; ; line++ {
 		b, err := br.ReadSlice('\n')
@@ -46,17 +53,20 @@ func Read(r io.Reader) ([]Op, error) {
 		last := err == io.EOF
 		trimmed := bytes.TrimSpace(b)
 		if len(trimmed) > 0 {
-			var op Op
-			if derr := d.decode(trimmed, &op); derr != nil {
+			// Decode in place: a local Op would escape to the heap on every line.
+			ops = append(ops, Op{})
+			op := &ops[len(ops)-1]
+			if derr := d.decode(trimmed, op); derr != nil {
+				ops = ops[:len(ops)-1]
 				if last {
 					return ops, nil // truncated final line
 				}
 				return ops, fmt.Errorf("line %d: %v", line, derr)
 			}
 			if !op.Type.Valid() {
+				ops = ops[:len(ops)-1]
 				return ops, fmt.Errorf("line %d: unknown type %q", line, op.Type)
 			}
-			ops = append(ops, op)
 		}
 		if last {
 			return ops, nil

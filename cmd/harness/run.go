@@ -84,6 +84,7 @@ func newRunCmd() *cobra.Command {
 	f.StringSliceVar(&o.Unsafe, "unsafe", nil, "seeded bug(s) passed to every node as -unsafe (see `agent -h`)")
 	f.StringArrayVar(&o.AgentArgs, "agent-arg", nil, "extra agent flag for every node (repeatable)")
 	f.StringVar(&nem, "nemesis", "none", "faults: comma list of "+strings.Join(nemesis.Kinds(), ",")+", or all, or none")
+	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
 	f.DurationVar(&o.NemesisInterval, "nemesis-interval", o.NemesisInterval, "time between faults and each fault's length")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
 	f.DurationVar(&o.RecoveryTime, "recovery-time", o.RecoveryTime, "time the healed cluster has to elect a leader every node knows")
