@@ -340,3 +340,32 @@ func (c *Cluster) LogTails(ctx context.Context, lines int) string {
 	}
 	return b.String()
 }
+
+// VerifyHealed checks that the heal really happened: every node runs (not paused, not stopped)
+// and, when the image is our own agent, its nftables table is gone (`agent net show`).
+func (c *Cluster) VerifyHealed(ctx context.Context, ownAgent bool) error {
+	var errs []error
+	for _, n := range c.nodes {
+		st, err := n.State(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name(), err))
+			continue
+		}
+		if st != "running" {
+			errs = append(errs, fmt.Errorf("%s is %s after heal", n.Name(), st))
+			continue
+		}
+		if !ownAgent {
+			continue
+		}
+		out, stderr, code, err := n.Exec(ctx, []string{"/agent", "net", "show"})
+		if err != nil || code != 0 {
+			errs = append(errs, fmt.Errorf("%s: net show: exit %d %v %s", n.Name(), code, err, strings.TrimSpace(stderr)))
+			continue
+		}
+		if s := strings.TrimSpace(out); s != "(healed)" {
+			errs = append(errs, fmt.Errorf("%s still has fault rules after heal: %s", n.Name(), s))
+		}
+	}
+	return errors.Join(errs...)
+}

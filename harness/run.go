@@ -240,7 +240,10 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 		r.rec.Nemesis(history.FPhase, history.NemesisEvent{Event: history.PhaseHeal})
 		hctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		return nem.HealAll(hctx)
+		if err := nem.HealAll(hctx); err != nil {
+			return err
+		}
+		return cl.VerifyHealed(hctx, o.AgentBinary == "")
 	}); err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func (d *decoder) fast(b []byte, op *Op) bool {
 			}
 			switch key[0] {
 			case 't':
-				op.Type = Type(d.intern(b[s:e]))
+				op.Type = internType(b[s:e], d)
 			case 'f':
 				op.F = d.intern(b[s:e])
 			case 'k':
@@ -321,4 +321,19 @@ func asciiEqualFold(s string, b []byte) bool {
 		}
 	}
 	return true
+}
+
+// internType returns the Type constants without a map lookup.
+func internType(b []byte, d *decoder) Type {
+	switch string(b) {
+	case "invoke":
+		return Invoke
+	case "ok":
+		return OK
+	case "fail":
+		return Fail
+	case "info":
+		return Info
+	}
+	return Type(d.intern(b))
 }

@@ -1,0 +1,120 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftcheck/harness/checker"
+)
+
+// End-to-end tests on a real Docker cluster of the agent. Each run's heal phase also verifies
+// that no node is left paused or stopped and that no nftables rule of ours remains
+// (Cluster.VerifyHealed); teardown removes every container and the network.
+
+func shortRun(t *testing.T) Options {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end to end on Docker")
+	}
+	o := Defaults()
+	o.Store = t.TempDir()
+	o.TimeLimit = 8 * time.Second
+	o.NemesisInterval = 2 * time.Second
+	o.Seed = 11
+	return o
+}
+
+func runValid(t *testing.T, o Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	out, err := Run(ctx, o, &log)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	if out.Results.Valid != checker.Valid {
+		t.Fatalf("verdict %v, want valid (%s)\n%s\n%s", out.Results.Valid, out.Dir, DescribeVerdict(out.Results), log.String())
+	}
+	assertRunRemoved(t, o.Store)
+}
+
+func TestEachFaultKindIsValidOnTheCorrectAgent(t *testing.T) {
+	for _, fault := range []string{"partition", "kill", "pause", "restart", "membership", "loss"} {
+		t.Run(fault, func(t *testing.T) {
+			o := shortRun(t)
+			o.Nemesis = []string{fault}
+			runValid(t, o)
+		})
+	}
+}
+
+func TestRestartWithEachSignalRecovers(t *testing.T) {
+	for _, sig := range []string{"KILL", "TERM", "INT"} {
+		t.Run(sig, func(t *testing.T) {
+			o := shortRun(t)
+			o.Nemesis = []string{"restart"}
+			o.RestartSignal = sig
+			runValid(t, o)
+		})
+	}
+}
+
+func TestSetWorkloadUnderPartitionIsValid(t *testing.T) {
+	o := shortRun(t)
+	o.Workload = "set"
+	o.Nemesis = []string{"partition"}
+	runValid(t, o)
+}
+
+func TestSelftestDetectsEverySeededBug(t *testing.T) {
+	o := shortRun(t)
+	o.TimeLimit = 10 * time.Second
+	o.NemesisInterval = 3 * time.Second
+	o.Seed = 1
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	rows, ok, err := Selftest(ctx, o, nil, &log)
+	var table bytes.Buffer
+	PrintSelftest(&table, rows)
+	t.Logf("selftest:\n%s", table.String())
+	if err != nil || !ok {
+		t.Fatalf("selftest failed (err %v)\n%s", err, log.String())
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		seen[r.Bug] = r.Detected
+	}
+	for _, b := range SeededBugs {
+		if !seen[b.Name] {
+			t.Errorf("seeded bug %s not detected", b.Name)
+		}
+	}
+	assertRunRemoved(t, o.Store)
+}
+
+// assertRunRemoved fails when a container or network of any run in store remains.
+func assertRunRemoved(t *testing.T, store string) {
+	t.Helper()
+	ids, err := runIDs(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		for _, kind := range []string{"ps -a", "network ls"} {
+			args := append(strings.Fields(kind), "-q", "--filter", "label=harness.run="+id)
+			out, err := exec.Command("docker", args...).Output()
+			if err != nil {
+				t.Fatalf("docker %s: %v", kind, err)
+			}
+			if s := strings.TrimSpace(string(out)); s != "" {
+				t.Errorf("run %s left %s: %s", id, kind, s)
+			}
+		}
+	}
+}
