@@ -185,14 +185,14 @@ type Window struct {
 
 // FaultWindows pairs nemesis start and end events of each fault kind (matched in order, per f
 // and target set, falling back to the oldest open window of that f); windows never closed end
-// at the time of the last op. Bookkeeping events (phase, leader) are not faults. Windows are
+// at the time of the last op. Bookkeeping events (phase, leader, heal) are not faults. Windows are
 // ordered by start.
 func FaultWindows(ops []history.Op) []Window {
 	var out []Window
 	open := map[string][]int{} // f → indexes into out of open windows, oldest first
 	for i := range ops {
 		op := &ops[i]
-		if !op.IsNemesis() || op.F == history.FPhase || op.F == history.FLeader {
+		if !op.IsNemesis() || op.F == history.FPhase || op.F == history.FLeader || op.F == history.FHeal {
 			continue
 		}
 		ev, ok := nemesisEvent(op)

@@ -247,7 +247,9 @@ func simpleValue(b []byte, i int) (end int, ok bool) {
 	}
 }
 
-func isIdentByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isIdentByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // skipValue finds the end of the JSON value at b[i] by bracket matching; the caller validates it.
 func skipValue(b []byte, i, depth int) (end int, ok bool) {
