@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,6 +129,9 @@ func TestRegisterVisualize(t *testing.T) {
 	}
 	if b, err := os.ReadFile(d.Files[0]); err != nil || !strings.Contains(string(b), "<html") {
 		t.Fatalf("visualisation %v: %.100s", err, b)
+	}
+	if b, err := json.Marshal(res); err != nil || !strings.Contains(string(b), `"valid":false`) {
+		t.Fatalf("results.json form: %s %v", b, err)
 	}
 	kr := d.PerKey["a/b"]
 	if kr.Valid != Invalid || len(kr.Excerpt) == 0 || res.FirstAnomaly.Index != 3 {
