@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -61,7 +62,13 @@ type usageErr struct{ error }
 
 func isCobraUsage(err error) bool {
 	var u usageErr
-	return errors.As(err, &u)
+	if errors.As(err, &u) {
+		return true
+	}
+	// Cobra's own argument errors carry no type.
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
+		strings.HasPrefix(msg, "unknown shorthand flag") || strings.HasPrefix(msg, "invalid argument")
 }
 
 func newRoot() *cobra.Command {
