@@ -31,7 +31,7 @@ var SeededBugs = []SeededBug{
 		Why: "an isolated old leader answers ?consistent reads from its own state: a stale read"},
 	{Name: "long-lease", Workload: "register", ReadMode: "default", Nemesis: []string{"partition"},
 		Shapes: []string{"isolate-leader"},
-		Why: "a deposed leader keeps serving default reads long after a new leader took writes"},
+		Why:    "a deposed leader keeps serving default reads long after a new leader took writes"},
 	{Name: "local-cas", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
 		Why: "a CAS compared against a lagging follower's state succeeds on a stale value"},
 	{Name: "ack-before-commit", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
@@ -40,7 +40,7 @@ var SeededBugs = []SeededBug{
 		Why: "every server is its own cluster: reads through different nodes disagree"},
 	{Name: "leave-wipes-peers", Workload: "register", ReadMode: "consistent", Nemesis: []string{"restart"},
 		AgentArgs: []string{"-skip-leave-on-interrupt=false"}, Signal: "INT",
-		Why:       "after a graceful leave of every server (SIGINT) no node has peers: no leader, ever"},
+		Why: "after a graceful leave of every server (SIGINT) no node has peers: no leader, ever"},
 }
 
 // SelftestRow is one line of the self-test table.
