@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func shortRun(t *testing.T) Options {
 		t.Skip("end to end on Docker")
 	}
 	o := Defaults()
-	o.Store = t.TempDir()
+	o.Store = keptOnFailure(t)
 	o.TimeLimit = 8 * time.Second
 	o.NemesisInterval = 2 * time.Second
 	o.Seed = 11
@@ -117,4 +118,22 @@ func assertRunRemoved(t *testing.T, store string) {
 			}
 		}
 	}
+}
+
+// keptOnFailure is a store folder removed after the test, unless the test failed: then its run
+// folders (history, node logs, report) stay for diagnosis and the path is logged.
+func keptOnFailure(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "harness-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("run folders kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }

@@ -91,12 +91,24 @@ func (n *Nemesis) Run(ctx context.Context) error {
 		if !sleep(ctx, n.opts.Interval) {
 			return nil
 		}
-		f, _ := n.Start(ctx, p.next())
+		f, _ := n.Start(detached(ctx), p.next())
 		if !sleep(ctx, n.opts.Interval) {
 			return nil
 		}
-		f.End(ctx)
+		f.End(detached(ctx))
 	}
+}
+
+// actionTimeout bounds one fault's application or reversal.
+const actionTimeout = time.Minute
+
+// detached lets a fault action that has begun run to its end when the run's ctx is cancelled:
+// a half-applied action (a SIGKILL still in flight while HealAll starts the node) would leave
+// the cluster in a state nobody recorded.
+func detached(ctx context.Context) context.Context {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), actionTimeout)
+	context.AfterFunc(c, cancel)
+	return c
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
