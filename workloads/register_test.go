@@ -153,7 +153,7 @@ func TestRegisterOutcomes(t *testing.T) {
 		}, history.Info, history.OK, "http 500: No cluster leader"},
 		{"timeout on writes is info", func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodPut {
-				time.Sleep(300 * time.Millisecond)
+				time.Sleep(time.Second) // longer than the op timeout below
 				return true
 			}
 			return false
@@ -178,7 +178,13 @@ func TestRegisterOutcomes(t *testing.T) {
 			fake := newFakeConsul()
 			fake.hook = func(_ string, w http.ResponseWriter, r *http.Request) bool { return tt.hook(w, r) }
 			rec, read := recording(t)
-			cfg := Config{Endpoints: fake.endpoints(t, 2), Concurrency: 2, Keys: 2, OpTimeout: 100 * time.Millisecond, Seed: 3, Recorder: rec}
+			// A generous op timeout: only the hook that never answers may time out, even when
+			// the machine is loaded (a 100 ms timeout made reads fail spuriously under CI load).
+			timeout := 2 * time.Second
+			if strings.Contains(tt.name, "timeout") {
+				timeout = 300 * time.Millisecond
+			}
+			cfg := Config{Endpoints: fake.endpoints(t, 2), Concurrency: 2, Keys: 2, OpTimeout: timeout, Seed: 3, Recorder: rec}
 			runFor(t, &Register{}, cfg, 700*time.Millisecond)
 			ops := read()
 			checkWellFormed(t, ops)
