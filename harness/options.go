@@ -56,6 +56,8 @@ type Options struct {
 	NemesisInterval time.Duration `json:"nemesis_interval"`
 	// RestartSignal is the signal the restart fault stops every node with: KILL, TERM or INT.
 	RestartSignal string `json:"restart_signal"`
+	// RestartRolling stops the nodes one after another in the restart fault (default: all at once).
+	RestartRolling bool `json:"restart_rolling,omitempty"`
 	// RecoveryTime is how long the healed cluster has to elect a leader known to every node.
 	RecoveryTime time.Duration `json:"recovery_time"`
 

@@ -211,7 +211,7 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 	for _, n := range cl.nodes {
 		cfg.Endpoints = append(cfg.Endpoints, workloads.Endpoint{Name: n.Name(), Addr: httpAddr(n)})
 	}
-	nem, err := nemesis.New(nemesis.Options{Faults: faults, Interval: o.NemesisInterval, Seed: o.Seed, RestartSignal: o.RestartSignal, Shapes: o.PartitionShapes}, nemesisCluster{cl}, r.rec)
+	nem, err := nemesis.New(nemesis.Options{Faults: faults, Interval: o.NemesisInterval, Seed: o.Seed, RestartSignal: o.RestartSignal, RestartRolling: o.RestartRolling, Shapes: o.PartitionShapes}, nemesisCluster{cl}, r.rec)
 	if err != nil {
 		return usagef("%v", err)
 	}

@@ -22,6 +22,7 @@ type SeededBug struct {
 	AgentArgs []string // extra agent flags the scenario needs
 	Shapes    []string // partition shapes to draw from (empty: all)
 	Signal    string   // restart signal (empty: the base options')
+	Rolling   bool     // restart stops the nodes one after another
 	Why       string   // how the bug shows in the history
 }
 
@@ -39,8 +40,8 @@ var SeededBugs = []SeededBug{
 	{Name: "bootstrap-alone", Workload: "register", ReadMode: "consistent", Nemesis: nil,
 		Why: "every server is its own cluster: reads through different nodes disagree"},
 	{Name: "leave-wipes-peers", Workload: "register", ReadMode: "consistent", Nemesis: []string{"restart"},
-		AgentArgs: []string{"-skip-leave-on-interrupt=false"}, Signal: "INT",
-		Why: "after a graceful leave of every server (SIGINT) no node has peers: no leader, ever"},
+		AgentArgs: []string{"-skip-leave-on-interrupt=false"}, Signal: "INT", Rolling: true,
+		Why: "after an orderly graceful leave of every server (SIGINT, one by one) even the last server has no peers: no leader, ever"},
 }
 
 // SelftestRow is one line of the self-test table.
@@ -70,6 +71,7 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			o.AgentArgs = append(append([]string(nil), base.AgentArgs...), bug.AgentArgs...)
 			o.Unsafe = nil
 			o.PartitionShapes = bug.Shapes
+			o.RestartRolling = bug.Rolling
 			if bug.Signal != "" {
 				o.RestartSignal = bug.Signal
 			}
@@ -77,7 +79,7 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			if unsafe {
 				o.Unsafe = []string{bug.Name}
 			} else {
-				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs, o.PartitionShapes, o.RestartSignal)
+				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs, o.PartitionShapes, o.RestartSignal, o.RestartRolling)
 				if correctDone[key] {
 					continue
 				}

@@ -229,12 +229,22 @@ func (n *Nemesis) prepare(ctx context.Context, f *Fault, r *rand.Rand) (func(con
 	case FaultKill, FaultRestart:
 		if f.Step.Fault == FaultRestart {
 			f.Targets, f.Detail["signal"] = n.names, n.opts.RestartSignal
+			f.Detail["rolling"] = n.opts.RestartRolling
 		} else {
 			f.Targets = n.pickNodes(ctx, f, r)
 		}
 		f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
 		return func(ctx context.Context) error {
 			n.mark(n.down, f.Targets, true)
+			if f.Step.Fault == FaultRestart && n.opts.RestartRolling {
+				var errs []error
+				for _, name := range f.Targets {
+					if err := n.byName[name].Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout); err != nil {
+						errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					}
+				}
+				return errors.Join(errs...)
+			}
 			return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
 				if f.Step.Fault == FaultKill {
 					return node.Kill(ctx)

@@ -77,6 +77,11 @@ type Options struct {
 	// (a leading SIG is accepted). Default TERM, as `docker stop`. INT with a graceful-leave
 	// agent is the hashicorp/consul#993 scenario.
 	RestartSignal string
+	// RestartRolling makes the restart fault stop the nodes one after another, each after the
+	// previous one exited, instead of all at once. With graceful leaves this is an orderly
+	// shutdown (the configuration shrinks 3→2→1 and the last server keeps itself), the case a
+	// correct agent always recovers from.
+	RestartRolling bool
 	// StopTimeout is how long a restart waits for nodes to exit before killing them. Default 10s.
 	StopTimeout time.Duration
 	// Shapes are the partition shapes to draw from. Default: every shape the cluster is big

@@ -87,6 +87,7 @@ func newRunCmd() *cobra.Command {
 	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
 	f.DurationVar(&o.NemesisInterval, "nemesis-interval", o.NemesisInterval, "time between faults and each fault's length")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
+	f.BoolVar(&o.RestartRolling, "restart-rolling", false, "restart fault stops nodes one after another (default: all at once)")
 	f.DurationVar(&o.RecoveryTime, "recovery-time", o.RecoveryTime, "time the healed cluster has to elect a leader every node knows")
 	f.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "bound on the linearizability check (expiry: unknown)")
 	f.DurationVar(&o.ReadyTimeout, "ready-timeout", o.ReadyTimeout, "bound on cluster formation")
