@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 )
 
@@ -71,9 +72,31 @@ func AgentBinary(ctx context.Context, given string) (string, error) {
 	return out, nil
 }
 
-// gitRevision describes the checkout the harness runs from, with a "+dirty" mark when it has
-// uncommitted changes; "" outside a git checkout.
+// gitRevision is the revision the harness binary was built from (Go stamps it into binaries
+// built inside a checkout), else the checkout's HEAD; "+dirty" marks uncommitted changes.
 func gitRevision(ctx context.Context) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if rev != "" {
+			if modified == "true" {
+				rev += "+dirty"
+			}
+			return rev
+		}
+	}
+	return checkoutRevision(ctx)
+}
+
+// checkoutRevision is HEAD of the checkout the harness runs in ("" outside one).
+func checkoutRevision(ctx context.Context) string {
 	root, err := moduleRoot()
 	if err != nil {
 		return ""

@@ -133,7 +133,7 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 			return err
 		}
 		if left, err := dc.Leftovers(ctx); err == nil && len(left) > 0 {
-			fmt.Fprintf(log, "harness: warning: %d containers or networks of earlier runs remain (`harness clean` removes them)\n", len(left))
+			fmt.Fprintf(log, "harness: warning: %d containers or networks of other or earlier runs exist (if no other harness is running, `harness clean` removes them)\n", len(left))
 		}
 		image, err := dc.EnsureImage(ctx, bin)
 		if err != nil {

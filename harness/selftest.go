@@ -167,7 +167,7 @@ func PrintSelftest(w io.Writer, rows []SelftestRow) {
 			det = "-"
 		}
 		secs := "-"
-		if r.Seconds >= 0 {
+		if r.Seconds >= 0 && r.Bug != "(correct agent)" {
 			secs = fmt.Sprintf("%.1f", r.Seconds)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.Bug, r.Nemesis, r.Verdict, det, secs, r.Dir)
