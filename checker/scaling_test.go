@@ -1,0 +1,127 @@
+package checker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/raftcheck/harness/history"
+)
+
+// TestCheckerScaling measures read+check time and peak heap against history size (10k, 100k, 1M
+// operations; median of 3) and draws the plot of docs/checker-scaling.svg. It is a measurement,
+// not an assertion: it runs only when HARNESS_SCALING_OUT names the folder for the SVG and table.
+//
+//	HARNESS_SCALING_OUT=docs go test -run TestCheckerScaling -v ./checker
+func TestCheckerScaling(t *testing.T) {
+	out := os.Getenv("HARNESS_SCALING_OUT")
+	if out == "" {
+		t.Skip("set HARNESS_SCALING_OUT=DIR to measure and plot")
+	}
+	sizes := []int{10_000, 100_000, 1_000_000}
+	var secs, heap plotter.XYs
+	var table strings.Builder
+	table.WriteString("| ops | median read+check s | runs s | peak heap MiB |\n|---|---|---|---|\n")
+	for _, n := range sizes {
+		path := filepath.Join(t.TempDir(), "history.jsonl")
+		writeHistory(t, path, GenerateRegisterHistory(1, n, 100, 20, 0.01))
+		var runs []float64
+		var peak uint64
+		for range 3 {
+			runtime.GC()
+			stop, peakOf := sampleHeap()
+			start := time.Now()
+			ops, err := history.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := (Register{}).Check(context.Background(), ops); res.Valid != Valid {
+				t.Fatalf("generated history is %v: %s", res.Valid, res.Error)
+			}
+			runs = append(runs, time.Since(start).Seconds())
+			stop()
+			peak = max(peak, peakOf())
+		}
+		sorted := slices.Clone(runs)
+		slices.Sort(sorted)
+		med := sorted[1]
+		secs = append(secs, plotter.XY{X: float64(n), Y: med})
+		heap = append(heap, plotter.XY{X: float64(n), Y: float64(peak) / (1 << 20)})
+		fmt.Fprintf(&table, "| %d | %.3f | %.3f %.3f %.3f | %.0f |\n", n, med, runs[0], runs[1], runs[2], float64(peak)/(1<<20))
+	}
+	t.Logf("\n%s", table.String())
+	if err := os.WriteFile(filepath.Join(out, "checker-scaling.md"), []byte(table.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := plot.New()
+	p.Title.Text = "Checker: read history.jsonl + check, 100 keys, 20 workers, 1% info"
+	p.X.Label.Text = "operations"
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+	p.Y.Label.Text = "seconds (median of 3) / peak heap GiB"
+	gib := make(plotter.XYs, len(heap))
+	for i, h := range heap {
+		gib[i] = plotter.XY{X: h.X, Y: h.Y / 1024}
+	}
+	if err := plotutil.AddLinePoints(p, "seconds", secs, "peak heap (GiB)", gib); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(out, "checker-scaling.svg")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeHistory writes ops as JSONL with their own index and time (a Recorder would restamp them).
+func writeHistory(t *testing.T, path string, ops []history.Op) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	for _, op := range ops {
+		line, err := json.Marshal(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(append(line, '\n'))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// sampleHeap samples the live heap every 5 ms until stop is called.
+func sampleHeap() (stop func(), peak func() uint64) {
+	var p atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > p.Load() {
+				p.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done) }, p.Load
+}
