@@ -32,12 +32,17 @@ type NodeSpec struct {
 
 // Node is one created container of a run.
 type Node struct {
-	c       *Client
-	id      string
-	name    string
-	ip      netip.Addr
-	runID   string
-	noAgent atomic.Bool // the image has no /agent: NetFault goes through a helper
+	c    *Client
+	mu   sync.Mutex // guards id and pastLogs, which Wipe replaces
+	id   string
+	spec NodeSpec
+	netw *Network
+	// pastLogs holds the logs of containers this node had before a Wipe.
+	pastLogs []byte
+	name     string
+	ip       netip.Addr
+	runID    string
+	noAgent  atomic.Bool // the image has no /agent: NetFault goes through a helper
 }
 
 // Name returns the node's name (its hostname).
@@ -46,8 +51,15 @@ func (n *Node) Name() string { return n.name }
 // IP returns the node's static address, kept across restarts.
 func (n *Node) IP() netip.Addr { return n.ip }
 
+// cid is the current container id.
+func (n *Node) cid() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.id
+}
+
 // ID returns the container id.
-func (n *Node) ID() string { return n.id }
+func (n *Node) ID() string { return n.cid() }
 
 // CreateNode creates (does not start) the container "harness-<runID>-<name>" on net with a
 // static IP and hostname = name. It gets CAP_NET_ADMIN (for nftables faults) and nothing
@@ -91,7 +103,7 @@ func (c *Client) CreateNode(ctx context.Context, net *Network, spec NodeSpec) (*
 	if err != nil {
 		return nil, fmt.Errorf("create node %s: %w", spec.Name, err)
 	}
-	return &Node{c: c, id: resp.ID, name: spec.Name, ip: spec.IP, runID: spec.RunID}, nil
+	return &Node{c: c, id: resp.ID, name: spec.Name, ip: spec.IP, runID: spec.RunID, spec: spec, netw: net}, nil
 }
 
 // CreateNodes creates the nodes in parallel. On error it removes the ones it created.
@@ -127,7 +139,7 @@ func StartNodes(ctx context.Context, nodes []*Node) error {
 
 // Start starts the container. Its network namespace is new: earlier faults are gone.
 func (n *Node) Start(ctx context.Context) error {
-	if err := n.c.api.ContainerStart(ctx, n.id, container.StartOptions{}); err != nil {
+	if err := n.c.api.ContainerStart(ctx, n.cid(), container.StartOptions{}); err != nil {
 		return fmt.Errorf("start node %s: %w", n.name, err)
 	}
 	return nil
@@ -137,7 +149,7 @@ func (n *Node) Start(ctx context.Context) error {
 // and returns at once. On a node created here (no StopSignal) the engine treats any signal as
 // a stop request: a paused node is thawed first so the signal arrives.
 func (n *Node) Signal(ctx context.Context, sig string) error {
-	if err := n.c.api.ContainerKill(ctx, n.id, sig); err != nil {
+	if err := n.c.api.ContainerKill(ctx, n.cid(), sig); err != nil {
 		return fmt.Errorf("signal %s to node %s: %w", sig, n.name, err)
 	}
 	return nil
@@ -160,8 +172,8 @@ func (n *Node) Stop(ctx context.Context, sig string, timeout time.Duration) erro
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Armed before the signal: the engine registers the wait before it answers.
-	resC, errC := n.c.api.ContainerWait(wctx, n.id, container.WaitConditionNextExit)
-	if err := n.c.api.ContainerKill(ctx, n.id, sig); err != nil {
+	resC, errC := n.c.api.ContainerWait(wctx, n.cid(), container.WaitConditionNextExit)
+	if err := n.c.api.ContainerKill(ctx, n.cid(), sig); err != nil {
 		if cerrdefs.IsConflict(err) { // exited meanwhile
 			return nil
 		}
@@ -184,7 +196,7 @@ func (n *Node) Stop(ctx context.Context, sig string, timeout time.Duration) erro
 			return fmt.Errorf("stop node %s: wait: %w", n.name, err)
 		case <-grace:
 			grace = nil
-			if err := n.c.api.ContainerKill(ctx, n.id, "SIGKILL"); err != nil {
+			if err := n.c.api.ContainerKill(ctx, n.cid(), "SIGKILL"); err != nil {
 				if cerrdefs.IsConflict(err) {
 					return nil
 				}
@@ -207,7 +219,7 @@ func (n *Node) Kill(ctx context.Context) error { return n.Stop(ctx, "SIGKILL", 0
 // Pause freezes every process of the node (cgroup freezer). Peers' connects may still
 // complete (the kernel answers from the listen backlog) but nothing is read.
 func (n *Node) Pause(ctx context.Context) error {
-	if err := n.c.api.ContainerPause(ctx, n.id); err != nil {
+	if err := n.c.api.ContainerPause(ctx, n.cid()); err != nil {
 		return fmt.Errorf("pause node %s: %w", n.name, err)
 	}
 	return nil
@@ -215,7 +227,7 @@ func (n *Node) Pause(ctx context.Context) error {
 
 // Unpause thaws a paused node.
 func (n *Node) Unpause(ctx context.Context) error {
-	if err := n.c.api.ContainerUnpause(ctx, n.id); err != nil {
+	if err := n.c.api.ContainerUnpause(ctx, n.cid()); err != nil {
 		return fmt.Errorf("unpause node %s: %w", n.name, err)
 	}
 	return nil
@@ -231,7 +243,7 @@ func (n *Node) Restart(ctx context.Context, sig string, timeout time.Duration) e
 }
 
 func (n *Node) inspect(ctx context.Context) (*container.State, error) {
-	r, err := n.c.api.ContainerInspect(ctx, n.id)
+	r, err := n.c.api.ContainerInspect(ctx, n.cid())
 	if err != nil {
 		return nil, fmt.Errorf("inspect node %s: %w", n.name, err)
 	}
@@ -266,7 +278,7 @@ func (n *Node) ExitCode(ctx context.Context) (int, error) {
 // failed gives err == nil and exitCode != 0.
 func (n *Node) Exec(ctx context.Context, cmd []string) (stdout, stderr string, exitCode int, err error) {
 	api := n.c.api
-	cr, err := api.ContainerExecCreate(ctx, n.id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	cr, err := api.ContainerExecCreate(ctx, n.cid(), container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return "", "", 0, fmt.Errorf("exec %q in node %s: %w", cmd, n.name, err)
 	}
@@ -351,7 +363,7 @@ func (n *Node) netFaultHelper(ctx context.Context, args []string) error {
 			Labels: map[string]string{LabelRun: n.runID, LabelNode: n.name, LabelRole: "netfault-helper"},
 		},
 		&container.HostConfig{
-			NetworkMode: container.NetworkMode("container:" + n.id),
+			NetworkMode: container.NetworkMode("container:" + n.cid()),
 			CapAdd:      []string{"NET_ADMIN"},
 		},
 		nil, nil, "harness-"+n.runID+"-"+n.name+"-netfault-"+hex.EncodeToString(suffix[:]))
@@ -388,7 +400,15 @@ func (n *Node) netFaultHelper(ctx context.Context, args []string) error {
 // Logs writes the node's whole log, stdout and stderr interleaved per write, to w. The log
 // spans restarts.
 func (n *Node) Logs(ctx context.Context, w io.Writer) error {
-	rc, err := n.c.api.ContainerLogs(ctx, n.id, container.LogsOptions{ShowStdout: true, ShowStderr: true})
+	n.mu.Lock()
+	past := n.pastLogs
+	n.mu.Unlock()
+	if len(past) > 0 {
+		if _, err := w.Write(past); err != nil {
+			return err
+		}
+	}
+	rc, err := n.c.api.ContainerLogs(ctx, n.cid(), container.LogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
 		return fmt.Errorf("logs of node %s: %w", n.name, err)
 	}
@@ -402,9 +422,30 @@ func (n *Node) Logs(ctx context.Context, w io.Writer) error {
 // Remove force-removes the container and its anonymous volumes; a container already gone
 // is not an error.
 func (n *Node) Remove(ctx context.Context) error {
-	err := n.c.api.ContainerRemove(ctx, n.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	err := n.c.api.ContainerRemove(ctx, n.cid(), container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove node %s: %w", n.name, err)
 	}
+	return nil
+}
+
+// Wipe replaces the node by a fresh one with the same name, address and command line but
+// empty storage: the container is killed and removed (its logs are kept for Logs) and a new one
+// is created, not started. For the agent this is a server whose data dir was lost: it comes back
+// with a new node id.
+func (n *Node) Wipe(ctx context.Context) error {
+	var logs bytes.Buffer
+	_ = n.Logs(ctx, &logs)
+	if err := n.Remove(ctx); err != nil {
+		return err
+	}
+	fresh, err := n.c.CreateNode(ctx, n.netw, n.spec)
+	if err != nil {
+		return fmt.Errorf("wipe node %s: %w", n.name, err)
+	}
+	fmt.Fprintf(&logs, "--- harness: node %s wiped (new container, empty data) ---\n", n.name)
+	n.mu.Lock()
+	n.id, n.pastLogs = fresh.id, logs.Bytes()
+	n.mu.Unlock()
 	return nil
 }

@@ -127,6 +127,9 @@ func (n *fakeNode) Kill(context.Context) error {
 	return n.do("kill", func() { n.running = false; n.net = nil })
 }
 func (n *fakeNode) Start(context.Context) error { return n.do("start", func() { n.running = true }) }
+func (n *fakeNode) Wipe(context.Context) error {
+	return n.do("wipe", func() { n.running = false; n.net = nil })
+}
 func (n *fakeNode) Stop(_ context.Context, sig string, _ time.Duration) error {
 	return n.do("stop "+sig, func() { n.running = false; n.net = nil })
 }

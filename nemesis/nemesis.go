@@ -265,6 +265,28 @@ func (n *Nemesis) prepare(ctx context.Context, f *Fault, r *rand.Rand) (func(con
 		leader := n.leader(ctx, f)
 		candidates := without(n.names, leader)
 		f.Targets = []string{candidates[r.IntN(len(candidates))]}
+		if f.Step.Target == "replace-follower" {
+			// A new server joins where an old one was: the leader must drop the stale entry
+			// (same address, old id) and add the newcomer. Nothing is left to undo.
+			f.Detail["action"] = "replace"
+			f.undo = func(context.Context) error { return nil }
+			return func(ctx context.Context) error {
+				node := n.byName[f.Targets[0]]
+				n.mark(n.down, f.Targets, true)
+				if err := node.Kill(ctx); err != nil {
+					return err
+				}
+				if err := node.Wipe(ctx); err != nil {
+					return err
+				}
+				if err := node.Start(ctx); err != nil {
+					return err
+				}
+				n.mark(n.down, f.Targets, false)
+				return n.netFault(ctx, node)
+			}, nil
+		}
+		f.Detail["action"] = "remove"
 		f.undo = func(ctx context.Context) error { return n.rejoinNodes(ctx, f.Targets) }
 		return func(ctx context.Context) error {
 			n.mark(n.removed, f.Targets, true)

@@ -25,6 +25,9 @@ type Node interface {
 	Start(ctx context.Context) error
 	// Stop sends sig ("KILL", "TERM" or "INT") and waits up to timeout before killing.
 	Stop(ctx context.Context, sig string, timeout time.Duration) error
+	// Wipe replaces a stopped node by a fresh one with the same name and address and empty
+	// storage (a server whose data dir was lost); it is left stopped.
+	Wipe(ctx context.Context) error
 	// Pause freezes the node's processes (SIGSTOP semantics); Unpause resumes them.
 	Pause(ctx context.Context) error
 	Unpause(ctx context.Context) error
