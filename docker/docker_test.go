@@ -525,3 +525,36 @@ func TestForeignImage(t *testing.T) {
 		t.Errorf("show on foreign node = %q, %d, %v", out, code, err)
 	}
 }
+
+func TestWipeReplacesTheContainerKeepingAddressAndLogs(t *testing.T) {
+	_, nodes := cluster(t, 2)
+	ctx := context.Background()
+	nd := nodes[1]
+	old := nd.ID()
+	if err := nd.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.Wipe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if nd.ID() == old {
+		t.Fatal("Wipe kept the old container")
+	}
+	if s := state(t, nd); s != "created" {
+		t.Errorf("state after Wipe = %q, want created (not started)", s)
+	}
+	if err := nd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitDial(t, nd)
+	if !peerDial(t, nodes[0], nd) {
+		t.Error("n1 cannot reach the wiped n2 at its old address")
+	}
+	var logs strings.Builder
+	if err := nd.Logs(ctx, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if s := logs.String(); strings.Count(s, "listening") < 2 || !strings.Contains(s, "wiped") {
+		t.Errorf("logs after wipe should hold both containers' lines and the wipe marker:\n%s", s)
+	}
+}
