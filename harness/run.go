@@ -225,7 +225,10 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 		if len(faults) > 0 {
 			wg.Go(func() { nerr = nem.Run(wctx) })
 		}
-		stopProgress := startProgress(wctx, r.log, r.dir, o.TimeLimit)
+		prog := newProgress()
+		r.rec.Watch(prog.observe)
+		defer r.rec.Watch(nil)
+		stopProgress := startProgress(wctx, r.log, prog, o.TimeLimit)
 		wg.Wait()
 		stopProgress()
 		return errors.Join(werr, nerr)

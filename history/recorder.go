@@ -21,6 +21,15 @@ type Recorder struct {
 	next  int64
 	err   error
 	buf   []byte // reused line buffer, guarded by mu
+	watch func(Op)
+}
+
+// Watch registers fn to be called with every op after it is written, in history order (under
+// the recorder's lock: fn must be quick and must not call the Recorder). Progress displays use it.
+func (r *Recorder) Watch(fn func(Op)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watch = fn
 }
 
 // Create opens (truncating) path and returns a Recorder whose clock starts now.
@@ -72,6 +81,9 @@ func (r *Recorder) Append(op Op) Op {
 	op.Index = r.next
 	op.Time = int64(time.Since(r.start))
 	r.next++
+	if r.watch != nil {
+		defer r.watch(op)
+	}
 	if r.err != nil {
 		return op
 	}
