@@ -14,7 +14,7 @@ func runIDs(store string) ([]string, error) {
 	}
 	var ids []string
 	for _, f := range files {
-		var ti TestInfo
+		var ti results.TestInfo
 		if err := results.ReadJSON(f, &ti); err != nil {
 			return nil, err
 		}

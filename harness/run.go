@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,17 +21,6 @@ import (
 	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/workloads"
 )
-
-// TestInfo is test.json: what was run, so the run can be reproduced.
-type TestInfo struct {
-	Options     Options   `json:"options"`
-	Seed        int64     `json:"seed"`
-	RunID       string    `json:"run_id"`
-	Start       time.Time `json:"start"`
-	GitRevision string    `json:"git_revision,omitempty"`
-	CommandLine []string  `json:"command_line"`
-	AgentImage  string    `json:"agent_image,omitempty"`
-}
 
 // Outcome is what a finished run produced.
 type Outcome struct {
@@ -99,7 +89,7 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	out := &Outcome{Dir: r.dir}
 	fmt.Fprintf(log, "harness: run %s, seed %d, folder %s\n", r.id, o.Seed, r.dir)
 
-	info := TestInfo{Options: o, Seed: o.Seed, RunID: r.id, Start: start, GitRevision: gitRevision(ctx), CommandLine: os.Args}
+	info := results.TestInfo{Options: optionsJSON(o), Seed: o.Seed, RunID: r.id, Start: start, GitRevision: gitRevision(ctx), CommandLine: os.Args}
 	if err := results.WriteJSON(filepath.Join(r.dir, results.TestFile), info); err != nil {
 		return out, err
 	}
@@ -367,4 +357,17 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// optionsJSON is o as test.json stores it: every option by its JSON name.
+func optionsJSON(o Options) map[string]json.RawMessage {
+	b, err := json.Marshal(o)
+	if err != nil {
+		panic(err) // Options holds only plain data
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(err)
+	}
+	return m
 }
