@@ -26,7 +26,7 @@ import (
 // operations; median of 3) and draws the plot of docs/checker-scaling.svg. It is a measurement,
 // not an assertion: it runs only when HARNESS_SCALING_OUT names the folder for the SVG and table.
 //
-//	HARNESS_SCALING_OUT=docs go test -run TestCheckerScaling -v ./checker
+//	HARNESS_SCALING_OUT=$PWD/docs go test -run TestCheckerScaling -v ./checker
 func TestCheckerScaling(t *testing.T) {
 	out := os.Getenv("HARNESS_SCALING_OUT")
 	if out == "" {
