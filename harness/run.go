@@ -36,6 +36,9 @@ type run struct {
 	log    io.Writer
 	phases []results.Phase
 	rec    *history.Recorder
+	info   results.TestInfo
+	dc     *docker.Client // nil before setup and after teardown
+	cl     *Cluster
 }
 
 // phase times fn and records it under name.
@@ -80,7 +83,6 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	nemFaults := o.Nemesis
 	start := time.Now()
 	r := &run{o: o, id: NewRunID(), log: log}
 	if r.dir, err = results.NewRunDir(o.Store, o.Name, start); err != nil {
@@ -88,52 +90,13 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	}
 	out := &Outcome{Dir: r.dir}
 	fmt.Fprintf(log, "harness: run %s, seed %d, folder %s\n", r.id, o.Seed, r.dir)
-
-	info := results.TestInfo{Options: optionsJSON(o), Seed: o.Seed, RunID: r.id, Start: start, GitRevision: gitRevision(ctx), CommandLine: os.Args}
-	if err := results.WriteJSON(filepath.Join(r.dir, results.TestFile), info); err != nil {
+	r.info = results.TestInfo{Options: optionsJSON(o), Seed: o.Seed, RunID: r.id, Start: start, GitRevision: gitRevision(ctx), CommandLine: os.Args}
+	if err := results.WriteJSON(filepath.Join(r.dir, results.TestFile), r.info); err != nil {
 		return out, err
 	}
 
-	// Setup: agent image, network, nodes.
-	var dc *docker.Client
-	var cl *Cluster
-	teardown := func() {
-		if dc == nil {
-			return
-		}
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-		defer cancel()
-		_ = r.phase("teardown", func() error {
-			if cl != nil {
-				_ = cl.CollectLogs(tctx, r.dir, func(name string) (io.WriteCloser, error) {
-					return os.Create(filepath.Join(r.dir, results.NodesDir, name))
-				})
-			}
-			return dc.RemoveRun(tctx, r.id)
-		})
-		dc.Close()
-	}
-	defer teardown()
-	runErr := r.phase("setup", func() error {
-		bin, err := AgentBinary(ctx, o.AgentBinary)
-		if err != nil {
-			return err
-		}
-		if dc, err = docker.Connect(ctx); err != nil {
-			return err
-		}
-		if left, err := dc.Leftovers(ctx); err == nil && len(left) > 0 {
-			fmt.Fprintf(log, "harness: warning: %d containers or networks of other or earlier runs exist (if no other harness is running, `harness clean` removes them)\n", len(left))
-		}
-		image, err := dc.EnsureImage(ctx, bin)
-		if err != nil {
-			return err
-		}
-		info.AgentImage = image
-		_ = results.WriteJSON(filepath.Join(r.dir, results.TestFile), info)
-		cl, err = startCluster(ctx, dc, r.id, image, o, o.AgentBinary == "")
-		return err
-	})
+	defer r.teardown(ctx)
+	runErr := r.phase("setup", func() error { return r.setup(ctx) })
 	// The history's clock starts when the cluster is up, so that time 0 is (about) the workload's
 	// start; a run that fails before that still leaves an empty, checkable history.
 	if r.rec, err = history.Create(filepath.Join(r.dir, results.HistoryFile)); err != nil {
@@ -141,36 +104,89 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	}
 	defer r.rec.Close()
 	if runErr == nil {
-		runErr = r.phase("ready", func() error {
-			err := cl.WaitReady(ctx, o.ReadyTimeout)
-			if errors.Is(err, ErrSplitBrain) {
-				// Not a harness failure: the system under test is broken. Record what each node
-				// said and let the workload and the checkers show the consequences.
-				fmt.Fprintf(log, "harness: warning: %v\n", err)
-				r.rec.Nemesis(history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: cl.Leaders(ctx)})
-				return nil
-			}
-			if err != nil {
-				tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				defer cancel()
-				return fmt.Errorf("%w\n%s", err, cl.LogTails(tctx, 15))
-			}
-			return nil
-		})
+		runErr = r.phase("ready", func() error { return r.ready(ctx) })
 	}
 	if runErr == nil {
-		runErr = r.exercise(ctx, cl, wl, nemFaults)
+		runErr = r.exercise(ctx, r.cl, wl, o.Nemesis)
 	}
-	teardown()
-	dc = nil
+	r.teardown(ctx)
 	if err := r.rec.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	out.Results, runErr = r.check(ctx, runErr)
+	if runErr != nil && ctx.Err() == nil && out.Results.Valid != checker.Invalid {
+		return out, runErr
+	}
+	return out, nil
+}
 
-	// Check what was recorded, also after an interrupt or a harness error mid-run.
+// setup builds (or finds) the agent, connects to Docker, makes the image and starts the nodes.
+func (r *run) setup(ctx context.Context) error {
+	bin, err := AgentBinary(ctx, r.o.AgentBinary)
+	if err != nil {
+		return err
+	}
+	if r.dc, err = docker.Connect(ctx); err != nil {
+		return err
+	}
+	if left, err := r.dc.Leftovers(ctx); err == nil && len(left) > 0 {
+		fmt.Fprintf(r.log, "harness: warning: %d containers or networks of other or earlier runs exist (if no other harness is running, `harness clean` removes them)\n", len(left))
+	}
+	image, err := r.dc.EnsureImage(ctx, bin)
+	if err != nil {
+		return err
+	}
+	r.info.AgentImage = image
+	_ = results.WriteJSON(filepath.Join(r.dir, results.TestFile), r.info)
+	r.cl, err = startCluster(ctx, r.dc, r.id, image, r.o, r.o.AgentBinary == "")
+	return err
+}
+
+// ready waits for the cluster to form. A split brain is not a harness failure: the system under
+// test is broken, so what each node said is recorded and the run goes on for the checkers.
+func (r *run) ready(ctx context.Context) error {
+	err := r.cl.WaitReady(ctx, r.o.ReadyTimeout)
+	if errors.Is(err, ErrSplitBrain) {
+		fmt.Fprintf(r.log, "harness: warning: %v\n", err)
+		r.rec.Nemesis(history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: r.cl.Leaders(ctx)})
+		return nil
+	}
+	if err != nil {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return fmt.Errorf("%w\n%s", err, r.cl.LogTails(tctx, 15))
+	}
+	return nil
+}
+
+// teardown collects the node logs and removes everything the run made; it runs once, also when
+// ctx was cancelled.
+func (r *run) teardown(ctx context.Context) {
+	if r.dc == nil {
+		return
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
+	_ = r.phase("teardown", func() error {
+		if r.cl != nil {
+			_ = r.cl.CollectLogs(tctx, r.dir, func(name string) (io.WriteCloser, error) {
+				return os.Create(filepath.Join(r.dir, results.NodesDir, name))
+			})
+		}
+		return r.dc.RemoveRun(tctx, r.id)
+	})
+	r.dc.Close()
+	r.dc = nil
+}
+
+// check checks what was recorded (also after an interrupt or a harness error mid-run), writes
+// results.json and report.html, and moves the latest links. A harness error turns a valid
+// verdict into unknown.
+func (r *run) check(ctx context.Context, runErr error) (results.Results, error) {
 	var res results.Results
 	_ = r.phase("check", func() error {
-		res, err = CheckDir(context.WithoutCancel(ctx), r.dir, o.Workload, o.CheckTimeout)
+		var err error
+		res, err = CheckDir(context.WithoutCancel(ctx), r.dir, r.o.Workload, r.o.CheckTimeout)
 		return err
 	})
 	res.Phases = r.phases
@@ -183,12 +199,8 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	if err := writeResults(r.dir, res); err != nil && runErr == nil {
 		runErr = err
 	}
-	_ = results.MarkLatest(o.Store, r.dir)
-	out.Results = res
-	if runErr != nil && ctx.Err() == nil && res.Valid != checker.Invalid {
-		return out, runErr
-	}
-	return out, nil
+	_ = results.MarkLatest(r.o.Store, r.dir)
+	return res, runErr
 }
 
 // exercise runs the workload with the nemesis, heals, waits for recovery and does final reads.
