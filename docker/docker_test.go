@@ -73,6 +73,9 @@ func testMain(m *testing.M) int {
 // needEngine skips t when there is no engine, and ensures the agent image.
 func needEngine(t *testing.T) *Client {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no containers")
+	}
 	if engine == nil {
 		t.Skipf("no Docker Engine: %v", engineErr)
 	}
