@@ -1,9 +1,7 @@
 package checker
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -45,19 +43,7 @@ func benchHistory(b *testing.B, n int) ([]history.Op, string) {
 		b.Fatal(err)
 	}
 	path := filepath.Join(dir, "history.jsonl")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriter(f)
-	for _, op := range ops {
-		line, _ := json.Marshal(op)
-		w.Write(append(line, '\n'))
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	writeHistory(b, path, ops)
 	benchFiles.Store(n, path)
 	return ops, path
 }

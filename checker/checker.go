@@ -90,12 +90,22 @@ type Checker interface {
 // Merge combines verdicts: any Invalid gives Invalid, else any Unknown gives Unknown, else Valid.
 // No results at all is Unknown: nothing was checked.
 func Merge(results map[string]Result) Validity {
-	if len(results) == 0 {
+	vs := make([]Validity, 0, len(results))
+	for _, r := range results {
+		vs = append(vs, r.Valid)
+	}
+	return MergeVerdicts(vs...)
+}
+
+// MergeVerdicts merges verdicts by the same rule as Merge: any Invalid gives Invalid, else any
+// Unknown gives Unknown, else Valid; no verdict at all is Unknown.
+func MergeVerdicts(vs ...Validity) Validity {
+	if len(vs) == 0 {
 		return Unknown
 	}
 	v := Valid
-	for _, r := range results {
-		switch r.Valid {
+	for _, x := range vs {
+		switch x {
 		case Invalid:
 			return Invalid
 		case Valid:

@@ -85,7 +85,7 @@ func TestCheckerScaling(t *testing.T) {
 }
 
 // writeHistory writes ops as JSONL with their own index and time (a Recorder would restamp them).
-func writeHistory(t *testing.T, path string, ops []history.Op) {
+func writeHistory(t testing.TB, path string, ops []history.Op) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {

@@ -155,7 +155,7 @@ func Soak(ctx context.Context, base Options, m Matrix, so SoakOptions, log io.Wr
 		sr := SoakRun{Name: o.Name, Seed: o.Seed, Seconds: time.Since(t0).Seconds()}
 		if out != nil {
 			sr.Dir, sr.Valid = out.Dir, out.Results.Valid
-			sr.Reason = firstFailure(out.Results)
+			sr.Reason = FirstFailure(out.Results)
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -184,8 +184,9 @@ func Soak(ctx context.Context, base Options, m Matrix, so SoakOptions, log io.Wr
 	return sum, nil
 }
 
-// firstFailure names the first checker that is not valid, with its reason.
-func firstFailure(res results.Results) string {
+// FirstFailure names the first checker (by name) that is invalid, else the first that is not
+// valid, with its reason; else the harness error.
+func FirstFailure(res results.Results) string {
 	names := make([]string, 0, len(res.Checkers))
 	for n := range res.Checkers {
 		names = append(names, n)

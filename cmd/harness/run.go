@@ -37,7 +37,7 @@ func newRunCmd() *cobra.Command {
 				return usageErr{fmt.Errorf("--test-count must be at least 1, got %d", count)}
 			}
 			var cases []results.JUnitCase
-			worst := checker.Valid
+			var verdicts []checker.Validity
 			for i := range count {
 				oi := o
 				if o.Seed != 0 {
@@ -49,12 +49,12 @@ func newRunCmd() *cobra.Command {
 					fmt.Println(harness.DescribeVerdict(out.Results))
 					fmt.Printf("run folder: %s\n", out.Dir)
 					cases = append(cases, results.JUnitCase{Name: fmt.Sprintf("%s #%d", oi.Name, i+1), Dir: out.Dir,
-						Valid: out.Results.Valid, Reason: firstReason(out.Results), Duration: time.Since(t0)})
+						Valid: out.Results.Valid, Reason: harness.FirstFailure(out.Results), Duration: time.Since(t0)})
 				}
 				if err != nil {
 					return err
 				}
-				worst = worse(worst, out.Results.Valid)
+				verdicts = append(verdicts, out.Results.Valid)
 				if cmd.Context().Err() != nil {
 					break
 				}
@@ -64,7 +64,7 @@ func newRunCmd() *cobra.Command {
 					return err
 				}
 			}
-			return verdictExit(worst)
+			return verdictExit(checker.MergeVerdicts(verdicts...))
 		},
 	}
 	f := cmd.Flags()
@@ -94,25 +94,4 @@ func newRunCmd() *cobra.Command {
 	f.IntVar(&count, "test-count", 1, "run the test this many times (seeds count up from --seed)")
 	f.StringVar(&junit, "junit", "", "write JUnit XML (one test case per run) to this file")
 	return cmd
-}
-
-// worse merges verdicts: invalid beats unknown beats valid.
-func worse(a, b checker.Validity) checker.Validity {
-	if a == checker.Invalid || b == checker.Invalid {
-		return checker.Invalid
-	}
-	if a == checker.Unknown || b == checker.Unknown {
-		return checker.Unknown
-	}
-	return checker.Valid
-}
-
-// firstReason is the first non-valid checker's reason, for JUnit.
-func firstReason(res results.Results) string {
-	for name, c := range res.Checkers {
-		if c.Valid != checker.Valid {
-			return name + ": " + c.Error
-		}
-	}
-	return res.Error
 }
