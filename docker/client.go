@@ -83,8 +83,8 @@ func Connect(ctx context.Context) (*Client, error) {
 // Close releases the client's connections; containers keep running.
 func (c *Client) Close() error { return c.api.Close() }
 
-// SetHelperImage names the image whose /agent runs `net` commands in helper containers (see
-// Node.NetFault). EnsureImage sets it to its result when it is not set yet.
+// SetHelperImage names the image whose entrypoint runs `net ARGS…` in helper containers (see
+// Node.NetFault); EnsureHelperImage sets it.
 func (c *Client) SetHelperImage(ref string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

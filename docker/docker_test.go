@@ -80,11 +80,15 @@ func needEngine(t *testing.T) *Client {
 		t.Skipf("no Docker Engine: %v", engineErr)
 	}
 	if agentImage == "" {
-		ref, err := engine.EnsureImage(context.Background(), agentBin)
+		ref, err := engine.EnsureImage(context.Background(), ImageSpec{Binary: agentBin})
 		if err != nil {
 			t.Fatal(err)
 		}
 		agentImage = ref
+		// fakeagent runs `net ARGS…` too, so it also serves as the helper image.
+		if _, err := engine.EnsureHelperImage(context.Background(), agentBin); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return engine
 }
@@ -167,7 +171,7 @@ func waitDial(t *testing.T, nd *Node) {
 // peerDial dials to's fakeagent from inside from; true if it answered.
 func peerDial(t *testing.T, from, to *Node) bool {
 	t.Helper()
-	_, stderr, code, err := from.Exec(context.Background(), []string{AgentPath, "dial", netip.AddrPortFrom(to.IP(), 8500).String()})
+	_, stderr, code, err := from.Exec(context.Background(), []string{"/agent", "dial", netip.AddrPortFrom(to.IP(), 8500).String()})
 	if err != nil {
 		t.Fatalf("exec dial: %v", err)
 	}
@@ -179,11 +183,11 @@ func peerDial(t *testing.T, from, to *Node) bool {
 
 func showRules(t *testing.T, nd *Node) string {
 	t.Helper()
-	out, stderr, code, err := nd.Exec(context.Background(), []string{AgentPath, "net", "show"})
-	if err != nil || code != 0 {
-		t.Fatalf("net show on %s: exit %d, %v: %s", nd.Name(), code, err, stderr)
+	out, err := nd.NetShow(context.Background())
+	if err != nil {
+		t.Fatalf("net show on %s: %v", nd.Name(), err)
 	}
-	return strings.TrimSpace(out)
+	return out
 }
 
 func state(t *testing.T, nd *Node) string {
@@ -221,13 +225,13 @@ func TestEnsureImage(t *testing.T) {
 	}
 	c.images = map[string]imageCache{}
 	start := time.Now()
-	ref, err := c.EnsureImage(ctx, agentBin)
+	ref, err := c.EnsureImage(ctx, ImageSpec{Binary: agentBin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	imported := time.Since(start)
 	start = time.Now()
-	ref2, err := c.EnsureImage(ctx, agentBin)
+	ref2, err := c.EnsureImage(ctx, ImageSpec{Binary: agentBin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +266,7 @@ func TestEnsureImage(t *testing.T) {
 		bad[ls] = "dynamically linked" // dynamic on every distribution with a libc
 	}
 	for path, want := range bad {
-		if _, err := c.EnsureImage(ctx, path); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := c.EnsureImage(ctx, ImageSpec{Binary: path}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("EnsureImage(%s) = %v, want error containing %q", path, err, want)
 		}
 	}
@@ -283,11 +287,11 @@ func TestClusterBasics(t *testing.T) {
 		t.Errorf("network %+v", net)
 	}
 
-	out, errOut, code, err := nodes[0].Exec(ctx, []string{AgentPath, "echo", "a", "b"})
+	out, errOut, code, err := nodes[0].Exec(ctx, []string{"/agent", "echo", "a", "b"})
 	if err != nil || code != 0 || out != "a b\n" || errOut != "to stderr\n" {
 		t.Errorf("exec echo = %q, %q, %d, %v", out, errOut, code, err)
 	}
-	if _, _, code, err := nodes[0].Exec(ctx, []string{AgentPath, "dial", "127.0.0.1:1"}); err != nil || code != 1 {
+	if _, _, code, err := nodes[0].Exec(ctx, []string{"/agent", "dial", "127.0.0.1:1"}); err != nil || code != 1 {
 		t.Errorf("exec failing dial = exit %d, %v; want exit 1", code, err)
 	}
 	if !peerDial(t, nodes[0], nodes[1]) {
@@ -361,7 +365,7 @@ func TestNetFault(t *testing.T) {
 		t.Fatalf("NetFault on paused node: %v", err)
 	}
 	err = n1.NetFault(ctx, []string{"set", "--bogus"})
-	if err == nil || !strings.Contains(err.Error(), "helper") || !strings.Contains(err.Error(), "not defined") {
+	if err == nil || !strings.Contains(err.Error(), "not defined") {
 		t.Errorf("bad set through helper = %v, want the helper's stderr", err)
 	}
 	if err := n1.Unpause(ctx); err != nil {
@@ -484,7 +488,7 @@ func TestStopSignals(t *testing.T) {
 
 var foreignImage string
 
-// TestForeignImage runs a node whose image has no /agent: NetFault falls back to the helper.
+// TestForeignImage runs a node whose image knows nothing of the harness: faults still apply.
 func TestForeignImage(t *testing.T) {
 	c := needEngine(t)
 	ctx := context.Background()
@@ -520,12 +524,13 @@ func TestForeignImage(t *testing.T) {
 	if err := nd.NetFault(ctx, []string{"set", "--drop-in", "10.9.9.9"}); err != nil {
 		t.Fatalf("NetFault on foreign image: %v", err)
 	}
-	if !nd.noAgent.Load() {
-		t.Error("node not marked as lacking /agent")
+	if got := showRules(t, nd); got != "--drop-in 10.9.9.9" {
+		t.Errorf("show on foreign node = %q", got)
 	}
+	// The rules live in the node's own namespace: the node sees them too.
 	out, _, code, err := nd.Exec(ctx, []string{"/bin/other", "net", "show"})
 	if err != nil || code != 0 || strings.TrimSpace(out) != "--drop-in 10.9.9.9" {
-		t.Errorf("show on foreign node = %q, %d, %v", out, code, err)
+		t.Errorf("show inside the foreign node = %q, %d, %v", out, code, err)
 	}
 }
 

@@ -39,7 +39,7 @@ func TestFigures(t *testing.T) {
 	}
 
 	measure("EnsureImage cached (same client)", func(int) time.Duration {
-		return timed(func() error { _, err := c.EnsureImage(ctx, agentBin); return err })
+		return timed(func() error { _, err := c.EnsureImage(ctx, ImageSpec{Binary: agentBin}); return err })
 	})
 	measure("EnsureImage cached (new client: hash+inspect)", func(int) time.Duration {
 		fresh, err := Connect(ctx)
@@ -47,7 +47,7 @@ func TestFigures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer fresh.Close()
-		return timed(func() error { _, err := fresh.EnsureImage(ctx, agentBin); return err })
+		return timed(func() error { _, err := fresh.EnsureImage(ctx, ImageSpec{Binary: agentBin}); return err })
 	})
 	measure("Connect (client + ping)", func(int) time.Duration {
 		var cl *Client
@@ -107,18 +107,18 @@ func TestFigures(t *testing.T) {
 	_, nodes := cluster(t, 3)
 	n := nodes[0]
 	measure("Exec /agent echo", func(int) time.Duration {
-		return timed(func() error { _, _, _, err := n.Exec(ctx, []string{AgentPath, "echo"}); return err })
+		return timed(func() error { _, _, _, err := n.Exec(ctx, []string{"/agent", "echo"}); return err })
 	})
-	measure("NetFault set via exec", func(int) time.Duration {
+	measure("NetFault set (helper container)", func(int) time.Duration {
 		return timed(func() error { return n.NetFault(ctx, []string{"set", "--drop-in", nodes[1].IP().String()}) })
 	})
-	measure("NetFault heal via exec", func(int) time.Duration {
+	measure("NetFault heal (helper container)", func(int) time.Duration {
 		return timed(func() error { return n.NetFault(ctx, []string{"heal"}) })
 	})
 	if err := n.Pause(ctx); err != nil {
 		t.Fatal(err)
 	}
-	measure("NetFault set via helper (paused node)", func(int) time.Duration {
+	measure("NetFault set on a paused node (helper)", func(int) time.Duration {
 		return timed(func() error { return n.NetFault(ctx, []string{"set", "--drop-in", nodes[1].IP().String()}) })
 	})
 	measure("Unpause + Pause", func(int) time.Duration {

@@ -13,12 +13,16 @@ import (
 	"path/filepath"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/pkg/jsonmessage"
 )
 
-// ImageRepo is the repository of agent images; the tag is the binary's content hash.
-const ImageRepo = "harness-agent"
+// Image repositories of the images the harness makes; the tag is the binary's content hash.
+const (
+	ImageRepo       = "harness-agent"    // the project's agent
+	HelperImageRepo = "harness-netfault" // the network-fault helper (see Node.NetFault)
+)
 
 type imageCache struct {
 	size  int64
@@ -26,28 +30,33 @@ type imageCache struct {
 	ref   string
 }
 
-// EnsureImage returns an image holding the static Linux binary at binaryPath as /agent, with
-// ENTRYPOINT ["/agent"], an empty /tmp, and the label harness.run=image-cache. It is tagged
-// harness-agent:<first 12 hex digits of the binary's SHA-256> and made (by ImageImport, no
-// registry needed) only when no image has that tag; otherwise the cost is one ImageInspect.
-// The binary must be an executable, statically linked ELF file. The first image ensured also
-// becomes the helper image (SetHelperImage).
-func (c *Client) EnsureImage(ctx context.Context, binaryPath string) (ref string, err error) {
-	defer func() {
-		if err == nil {
-			c.mu.Lock()
-			if c.helper == "" {
-				c.helper = ref
-			}
-			c.mu.Unlock()
-		}
-	}()
-	st, err := os.Stat(binaryPath)
+// ImageSpec names a one-binary image: the static Linux executable Binary, stored in the image
+// at Path (relative, e.g. "agent" or "bin/consul") and run as its ENTRYPOINT, tagged
+// Repo:<first 12 hex digits of the binary's SHA-256>.
+type ImageSpec struct {
+	Binary string
+	Repo   string // default ImageRepo
+	Path   string // default "agent"
+}
+
+// EnsureImage returns an image holding spec.Binary with an empty /tmp and the label
+// harness.run=image-cache. It is made (by ImageImport, no registry needed) only when no image
+// has its tag; otherwise the cost is one ImageInspect (and hashing the binary once per client).
+// The binary must be an executable, statically linked ELF file.
+func (c *Client) EnsureImage(ctx context.Context, spec ImageSpec) (ref string, err error) {
+	if spec.Repo == "" {
+		spec.Repo = ImageRepo
+	}
+	if spec.Path == "" {
+		spec.Path = "agent"
+	}
+	st, err := os.Stat(spec.Binary)
 	if err != nil {
 		return "", fmt.Errorf("agent binary: %w", err)
 	}
+	key := spec.Repo + "\x00" + spec.Path + "\x00" + spec.Binary
 	c.mu.Lock()
-	cached, ok := c.images[binaryPath]
+	cached, ok := c.images[key]
 	c.mu.Unlock()
 	if ok && cached.size == st.Size() && cached.mtime.Equal(st.ModTime()) {
 		if _, err := c.api.ImageInspect(ctx, cached.ref); err == nil {
@@ -55,29 +64,29 @@ func (c *Client) EnsureImage(ctx context.Context, binaryPath string) (ref string
 		}
 	}
 
-	bin, err := readStaticBinary(binaryPath, st)
+	bin, err := readStaticBinary(spec.Binary, st)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(bin)
-	ref = ImageRepo + ":" + hex.EncodeToString(sum[:6])
+	ref = spec.Repo + ":" + hex.EncodeToString(sum[:6])
 	remember := func() {
 		c.mu.Lock()
-		c.images[binaryPath] = imageCache{size: st.Size(), mtime: st.ModTime(), ref: ref}
+		c.images[key] = imageCache{size: st.Size(), mtime: st.ModTime(), ref: ref}
 		c.mu.Unlock()
 	}
 	if _, err := c.api.ImageInspect(ctx, ref); err == nil {
 		remember()
 		return ref, nil
 	}
-	rootfs, err := rootfsTar("agent", bin)
+	rootfs, err := rootfsTar(spec.Path, bin)
 	if err != nil {
 		return "", err
 	}
 	rc, err := c.api.ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(rootfs), SourceName: "-"}, ref,
 		image.ImportOptions{
-			Message: "harness agent " + hex.EncodeToString(sum[:]),
-			Changes: []string{`ENTRYPOINT ["/agent"]`, "LABEL " + LabelRun + "=" + ImageCacheRun},
+			Message: "harness image of " + filepath.Base(spec.Binary) + " " + hex.EncodeToString(sum[:]),
+			Changes: []string{fmt.Sprintf(`ENTRYPOINT ["/%s"]`, spec.Path), "LABEL " + LabelRun + "=" + ImageCacheRun},
 		})
 	if err != nil {
 		return "", fmt.Errorf("import image %s: %w", ref, err)
@@ -89,6 +98,46 @@ func (c *Client) EnsureImage(ctx context.Context, binaryPath string) (ref string
 	}
 	remember()
 	return ref, nil
+}
+
+// EnsureHelperImage makes the image of the network-fault helper from its static binary (one
+// that runs `net ARGS…`, see Node.NetFault) and uses it for every helper container.
+func (c *Client) EnsureHelperImage(ctx context.Context, binary string) (string, error) {
+	ref, err := c.EnsureImage(ctx, ImageSpec{Binary: binary, Repo: HelperImageRepo, Path: "netfault"})
+	if err == nil {
+		c.SetHelperImage(ref)
+	}
+	return ref, err
+}
+
+// ImageExists reports whether ref names an image in the local engine (no pull is tried: the
+// engine may have no registry).
+func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
+	_, err := c.api.ImageInspect(ctx, ref)
+	switch {
+	case err == nil:
+		return true, nil
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("inspect image %s: %w", ref, err)
+}
+
+// TagImage gives the local image src the extra name target.
+func (c *Client) TagImage(ctx context.Context, src, target string) error {
+	if err := c.api.ImageTag(ctx, src, target); err != nil {
+		return fmt.Errorf("tag image %s as %s: %w", src, target, err)
+	}
+	return nil
+}
+
+// RemoveImageTag removes the name ref (the image stays while other names hold it).
+func (c *Client) RemoveImageTag(ctx context.Context, ref string) error {
+	_, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	return nil
 }
 
 // readStaticBinary reads path and refuses what cannot run in a scratch image: non-executable

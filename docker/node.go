@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -24,7 +23,7 @@ import (
 type NodeSpec struct {
 	Name  string     // node name: the container's hostname and DNS alias, label harness.node
 	IP    netip.Addr // static address inside the run's network, e.g. Network.NodeIP(i)
-	Image string     // image to run; "" means the helper image (normally the agent's)
+	Image string     // image to run
 	Cmd   []string   // arguments after the image's entrypoint
 	Env   []string   // KEY=value
 	RunID string     // label harness.run; part of the container name
@@ -42,7 +41,6 @@ type Node struct {
 	name     string
 	ip       netip.Addr
 	runID    string
-	noAgent  atomic.Bool // the image has no /agent: NetFault goes through a helper
 }
 
 // Name returns the node's name (its hostname).
@@ -76,9 +74,7 @@ func (c *Client) CreateNode(ctx context.Context, net *Network, spec NodeSpec) (*
 	}
 	img := spec.Image
 	if img == "" {
-		if img = c.HelperImage(); img == "" {
-			return nil, fmt.Errorf("create node %s: no image given and no agent image ensured", spec.Name)
-		}
+		return nil, fmt.Errorf("create node %s: no image given", spec.Name)
 	}
 	name := "harness-" + spec.RunID + "-" + spec.Name
 	resp, err := c.api.ContainerCreate(ctx,
@@ -310,48 +306,38 @@ func (n *Node) Exec(ctx context.Context, cmd []string) (stdout, stderr string, e
 	}
 }
 
-// AgentPath is where the agent binary lives in agent images.
-const AgentPath = "/agent"
-
-// NetFault runs `/agent net <args>` (the netfault command line, e.g. "set", "--drop-in",
-// "10.231.4.12") in the node's network namespace. A running node with /agent does it by
-// exec; a paused node, or one whose image has no /agent, through a short-lived helper
-// container of the helper image sharing the node's namespace. A stopped node has no
-// namespace: that is an error, and rules applied earlier are gone anyway. On failure the
-// error carries the command's stderr.
+// NetFault runs the netfault command line (`net ARGS…`, e.g. "set", "--drop-in",
+// "10.231.4.12") in the node's network namespace, through a short-lived helper container of the
+// helper image that shares the namespace. The node's own image is never used: the target may be
+// a binary that knows nothing of the harness, and a paused node's processes cannot run anything
+// (the helper's are not frozen). A stopped node has no namespace: that is an error, and rules
+// applied earlier are gone anyway. On failure the error carries the command's stderr.
 func (n *Node) NetFault(ctx context.Context, args []string) error {
-	st, err := n.inspect(ctx)
-	if err != nil {
-		return err
-	}
-	if !st.Running {
-		return fmt.Errorf("net %s on node %s: node is %s, not running", strings.Join(args, " "), n.name, st.Status)
-	}
-	if !st.Paused && !n.noAgent.Load() {
-		cmd := append([]string{AgentPath, "net"}, args...)
-		stdout, stderr, code, err := n.Exec(ctx, cmd)
-		switch {
-		case err == nil && code == 0:
-			return nil
-		case err == nil && (code == 126 || code == 127) && strings.Contains(stdout+stderr, "no such file"):
-			n.noAgent.Store(true) // foreign image: use the helper from now on
-		case err != nil && cerrdefs.IsConflict(err): // paused meanwhile
-		case err != nil:
-			return fmt.Errorf("net %s on node %s: %w", strings.Join(args, " "), n.name, err)
-		default:
-			return fmt.Errorf("net %s on node %s: exit %d: %s", strings.Join(args, " "), n.name, code, strings.TrimSpace(stderr))
-		}
-	}
-	return n.netFaultHelper(ctx, args)
+	_, err := n.netHelper(ctx, args)
+	return err
 }
 
-// netFaultHelper runs the command in a helper container that joins the node's network
-// namespace; it works on paused nodes because the helper's processes are not frozen.
-func (n *Node) netFaultHelper(ctx context.Context, args []string) error {
+// NetShow returns the node's current fault rules as the netfault `show` command prints them
+// ("(healed)" when there are none).
+func (n *Node) NetShow(ctx context.Context) (string, error) {
+	out, err := n.netHelper(ctx, []string{"show"})
+	return strings.TrimSpace(out), err
+}
+
+// netHelper runs `net ARGS…` in a helper container that joins the node's network namespace and
+// returns what it printed on stdout.
+func (n *Node) netHelper(ctx context.Context, args []string) (string, error) {
+	what := fmt.Sprintf("net %s on node %s", strings.Join(args, " "), n.name)
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !st.Running {
+		return "", fmt.Errorf("%s: node is %s, not running", what, st.Status)
+	}
 	img := n.c.HelperImage()
-	what := fmt.Sprintf("net %s on node %s (helper)", strings.Join(args, " "), n.name)
 	if img == "" {
-		return fmt.Errorf("%s: no helper image: call EnsureImage or SetHelperImage", what)
+		return "", fmt.Errorf("%s: no helper image: call EnsureHelperImage or SetHelperImage", what)
 	}
 	var suffix [3]byte
 	_, _ = rand.Read(suffix[:])
@@ -368,7 +354,7 @@ func (n *Node) netFaultHelper(ctx context.Context, args []string) error {
 		},
 		nil, nil, "harness-"+n.runID+"-"+n.name+"-netfault-"+hex.EncodeToString(suffix[:]))
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	defer func() {
 		_ = api.ContainerRemove(context.WithoutCancel(ctx), cr.ID, container.RemoveOptions{Force: true})
@@ -377,24 +363,24 @@ func (n *Node) netFaultHelper(ctx context.Context, args []string) error {
 	defer cancel()
 	resC, errC := api.ContainerWait(wctx, cr.ID, container.WaitConditionNextExit)
 	if err := api.ContainerStart(ctx, cr.ID, container.StartOptions{}); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	var code int64
 	select {
 	case r := <-resC:
 		code = r.StatusCode
 	case err := <-errC:
-		return fmt.Errorf("%s: wait: %w", what, err)
+		return "", fmt.Errorf("%s: wait: %w", what, err)
 	}
-	if code == 0 {
-		return nil
-	}
-	var stderr bytes.Buffer
-	if rc, err := api.ContainerLogs(ctx, cr.ID, container.LogsOptions{ShowStderr: true}); err == nil {
-		_, _ = stdcopy.StdCopy(io.Discard, &stderr, rc)
+	var stdout, stderr bytes.Buffer
+	if rc, err := api.ContainerLogs(ctx, cr.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+		_, _ = stdcopy.StdCopy(&stdout, &stderr, rc)
 		rc.Close()
 	}
-	return fmt.Errorf("%s: exit %d: %s", what, code, strings.TrimSpace(stderr.String()))
+	if code != 0 {
+		return stdout.String(), fmt.Errorf("%s: exit %d: %s", what, code, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }
 
 // Logs writes the node's whole log, stdout and stderr interleaved per write, to w. The log
@@ -449,3 +435,6 @@ func (n *Node) Wipe(ctx context.Context) error {
 	n.mu.Unlock()
 	return nil
 }
+
+// Cmd returns the node's command line (after the image's entrypoint).
+func (n *Node) Cmd() []string { return append([]string(nil), n.spec.Cmd...) }

@@ -14,86 +14,47 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/raftcheck/harness/docker"
+	"github.com/raftcheck/harness/targets"
 )
-
-// Ports of every node (Consul's defaults).
-const (
-	httpPort   = 8500
-	serverPort = 8300
-	dataDir    = "/data"
-)
-
-// ownAgentFlags make our own agent fast enough to test in seconds; they are passed only when the
-// harness built the agent itself (a foreign binary gets --agent-arg instead).
-var ownAgentFlags = []string{
-	"-raft-heartbeat-timeout=300ms",
-	"-raft-election-timeout=300ms",
-	"-raft-leader-lease-timeout=150ms",
-	"-retry-interval=500ms",
-	"-gossip-profile=local",
-}
 
 // Cluster is a running set of agent containers on one Docker network.
 type Cluster struct {
-	runID string
-	dc    *docker.Client
-	net   *docker.Network
-	nodes []*docker.Node
-	opts  Options
-	image string
+	runID  string
+	dc     *docker.Client
+	net    *docker.Network
+	nodes  []*docker.Node
+	opts   Options
+	target targets.Target
+	image  string
 
 	mu      sync.Mutex
 	clients map[string]*api.Client
 }
 
-// nodeArgs is the Consul-style command line of node i (0-based) of n.
-func nodeArgs(o Options, ips []netip.Addr, i int, ownAgent bool) []string {
-	ip := ips[i].String()
-	args := []string{"agent", "-server",
-		"-node=" + nodeName(i), "-bind=" + ip, "-client=0.0.0.0",
-		"-data-dir=" + dataDir,
-	}
-	switch o.Bootstrap {
-	case "expect":
-		args = append(args, fmt.Sprintf("-bootstrap-expect=%d", o.Nodes))
-	case "single":
-		if i == 0 {
-			args = append(args, "-bootstrap")
-		}
-	}
-	for j, other := range ips {
-		if j != i {
-			args = append(args, "-retry-join="+other.String())
-		}
-	}
-	if ownAgent {
-		args = append(args, ownAgentFlags...)
-	}
-	if len(o.Unsafe) > 0 {
-		args = append(args, "-unsafe="+strings.Join(o.Unsafe, ","))
-	}
-	return append(args, o.AgentArgs...)
-}
-
-func nodeName(i int) string { return fmt.Sprintf("n%d", i+1) }
+func nodeName(i int) string { return targets.NodeName(i) }
 
 // startCluster creates the network and the nodes and starts them all in parallel.
-func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o Options, ownAgent bool) (*Cluster, error) {
+func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o Options) (*Cluster, error) {
+	t, err := o.target()
+	if err != nil {
+		return nil, err
+	}
 	nw, err := dc.CreateNetwork(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{runID: runID, dc: dc, net: nw, opts: o, image: image, clients: map[string]*api.Client{}}
+	c := &Cluster{runID: runID, dc: dc, net: nw, opts: o, target: t, image: image, clients: map[string]*api.Client{}}
 	ips := make([]netip.Addr, o.Nodes)
 	for i := range ips {
 		ips[i] = nw.NodeIP(i + 1)
 	}
+	spec := targets.ClusterSpec{Bootstrap: o.Bootstrap, IPs: ips, Unsafe: o.Unsafe, Extra: o.AgentArgs}
 	c.nodes = make([]*docker.Node, o.Nodes)
 	errs := make([]error, o.Nodes)
 	var wg sync.WaitGroup
 	for i := range o.Nodes {
 		wg.Go(func() {
-			spec := docker.NodeSpec{Name: nodeName(i), IP: ips[i], Image: image, Cmd: nodeArgs(o, ips, i, ownAgent), RunID: runID}
+			spec := docker.NodeSpec{Name: nodeName(i), IP: ips[i], Image: image, Cmd: t.Args(spec, i), RunID: runID}
 			n, err := dc.CreateNode(ctx, nw, spec)
 			if err == nil {
 				err = n.Start(ctx)
@@ -109,7 +70,7 @@ func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o
 }
 
 // HTTPAddr is node's HTTP API address as the harness reaches it.
-func httpAddr(n *docker.Node) string { return netip.AddrPortFrom(n.IP(), httpPort).String() }
+func httpAddr(n *docker.Node) string { return netip.AddrPortFrom(n.IP(), targets.HTTPPort).String() }
 
 // client returns a consul/api client for node (cached; short timeouts for status probes).
 func (c *Cluster) client(n *docker.Node) *api.Client {
@@ -201,7 +162,7 @@ const splitBrainPatience = 3 * time.Second
 func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if c.opts.Bootstrap == "manual" {
+	if c.opts.Bootstrap == targets.BootstrapManual {
 		if err := c.manualBootstrap(ctx); err != nil {
 			return err
 		}
@@ -342,8 +303,9 @@ func (c *Cluster) LogTails(ctx context.Context, lines int) string {
 }
 
 // VerifyHealed checks that the heal really happened: every node runs (not paused, not stopped)
-// and, when the image is our own agent, its nftables table is gone (`agent net show`).
-func (c *Cluster) VerifyHealed(ctx context.Context, ownAgent bool) error {
+// and has no fault rules left in its network namespace (asked through the helper, so it works on
+// any target).
+func (c *Cluster) VerifyHealed(ctx context.Context) error {
 	var errs []error
 	for _, n := range c.nodes {
 		st, err := n.State(ctx)
@@ -355,17 +317,26 @@ func (c *Cluster) VerifyHealed(ctx context.Context, ownAgent bool) error {
 			errs = append(errs, fmt.Errorf("%s is %s after heal", n.Name(), st))
 			continue
 		}
-		if !ownAgent {
+		out, err := n.NetShow(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name(), err))
 			continue
 		}
-		out, stderr, code, err := n.Exec(ctx, []string{"/agent", "net", "show"})
-		if err != nil || code != 0 {
-			errs = append(errs, fmt.Errorf("%s: net show: exit %d %v %s", n.Name(), code, err, strings.TrimSpace(stderr)))
-			continue
-		}
-		if s := strings.TrimSpace(out); s != "(healed)" {
-			errs = append(errs, fmt.Errorf("%s still has fault rules after heal: %s", n.Name(), s))
+		if out != "(healed)" {
+			errs = append(errs, fmt.Errorf("%s still has fault rules after heal: %s", n.Name(), out))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Commands returns every node's full command line (image entrypoint arguments), by node name,
+// for test.json and the report's reproduction notes.
+func (c *Cluster) Commands() map[string][]string {
+	out := make(map[string][]string, len(c.nodes))
+	for _, n := range c.nodes {
+		if n != nil {
+			out[n.Name()] = n.Cmd()
+		}
+	}
+	return out
 }

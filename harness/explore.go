@@ -36,21 +36,17 @@ func ClusterUp(ctx context.Context, o Options, log io.Writer) (*ClusterRecord, e
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	bin, err := AgentBinary(ctx, o.AgentBinary)
-	if err != nil {
-		return nil, err
-	}
 	dc, err := docker.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer dc.Close()
-	image, err := dc.EnsureImage(ctx, bin)
+	p, err := prepareTarget(ctx, o, dc, log)
 	if err != nil {
 		return nil, err
 	}
 	id := NewRunID()
-	cl, err := startCluster(ctx, dc, id, image, o, o.AgentBinary == "")
+	cl, err := startCluster(ctx, dc, id, p.Image, o)
 	if err == nil {
 		err = cl.WaitReady(ctx, o.ReadyTimeout)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/raftcheck/harness/nemesis"
+	"github.com/raftcheck/harness/targets"
 )
 
 // nemesisCluster lets the nemesis act on the cluster: docker nodes for process and network
@@ -48,7 +49,7 @@ func (nc nemesisCluster) RemovePeer(ctx context.Context, node string) error {
 	if leader == "" {
 		return fmt.Errorf("remove peer %s: no leader", node)
 	}
-	addr := netip.AddrPortFrom(n.IP(), serverPort).String()
+	addr := netip.AddrPortFrom(n.IP(), targets.ServerPort).String()
 	q := (&api.WriteOptions{}).WithContext(ctx)
 	return nc.c.client(nc.c.nodeByName(leader)).Operator().RaftRemovePeerByAddress(addr, q)
 }

@@ -4,11 +4,12 @@
 package harness
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/raftcheck/harness/targets"
 )
 
 // Options are everything that defines a test. They are written to test.json as given.
@@ -37,12 +38,18 @@ type Options struct {
 	// ReadMode is consistent, default or stale: how register reads query the KV store.
 	ReadMode string `json:"read_mode"`
 
+	// Target is what the cluster runs: agent (the project's), consul (real Consul at the pinned
+	// release), consul@X.Y.Z, or custom (--agent-binary/--agent-image with Consul's command line
+	// and no timing flags). Empty: custom when a binary or image is given, else agent.
+	Target string `json:"target"`
 	// Bootstrap is how the cluster forms: expect (-bootstrap-expect=N everywhere),
 	// single (n1 with -bootstrap, others join) or manual (no flag, then an explicit bootstrap).
 	Bootstrap string `json:"bootstrap"`
-	// AgentBinary is a static Linux binary taking Consul's agent command line; empty builds
-	// ./cmd/agent from this module.
+	// AgentBinary is a static Linux binary taking Consul's agent command line, run instead of
+	// the target's own build.
 	AgentBinary string `json:"agent_binary,omitempty"`
+	// AgentImage is an image in the local engine run instead of the target's own build.
+	AgentImage string `json:"agent_image,omitempty"`
 	// Unsafe lists seeded bugs passed to every node as the agent's -unsafe flag.
 	Unsafe []string `json:"unsafe,omitempty"`
 	// AgentArgs are extra agent flags appended to every node's command line.
@@ -58,12 +65,13 @@ type Options struct {
 	RestartSignal string `json:"restart_signal"`
 	// RestartRolling stops the nodes one after another in the restart fault (default: all at once).
 	RestartRolling bool `json:"restart_rolling,omitempty"`
-	// RecoveryTime is how long the healed cluster has to elect a leader known to every node.
+	// RecoveryTime is how long the healed cluster has to elect a leader known to every node
+	// (0: the target's default).
 	RecoveryTime time.Duration `json:"recovery_time"`
 
 	// CheckTimeout bounds the linearizability check; expiry gives "unknown", never valid.
 	CheckTimeout time.Duration `json:"check_timeout"`
-	// ReadyTimeout bounds cluster formation.
+	// ReadyTimeout bounds cluster formation (0: the target's default).
 	ReadyTimeout time.Duration `json:"ready_timeout"`
 }
 
@@ -80,27 +88,20 @@ func Defaults() Options {
 		Rate:            200,
 		OpTimeout:       2 * time.Second,
 		ReadMode:        "consistent",
-		Bootstrap:       "expect",
+		Bootstrap:       targets.BootstrapExpect,
 		NemesisInterval: 5 * time.Second,
 		RestartSignal:   "KILL",
-		RecoveryTime:    10 * time.Second,
 		CheckTimeout:    60 * time.Second,
-		ReadyTimeout:    30 * time.Second,
 	}
 }
 
 // UsageError is a bad option value: the CLI exits 254 with its message.
-type UsageError struct{ Msg string }
-
-func (e *UsageError) Error() string { return e.Msg }
+type UsageError = targets.UsageError
 
 func usagef(format string, args ...any) error { return &UsageError{Msg: fmt.Sprintf(format, args...)} }
 
 // IsUsage reports whether err is (or wraps) a UsageError.
-func IsUsage(err error) bool {
-	var u *UsageError
-	return errors.As(err, &u)
-}
+func IsUsage(err error) bool { return targets.IsUsage(err) }
 
 // Validate checks every option and names the first bad one.
 func (o *Options) Validate() error {
@@ -123,14 +124,29 @@ func (o *Options) Validate() error {
 		return usagef("--recovery-time must not be negative, got %s", o.RecoveryTime)
 	case o.NemesisInterval <= 0:
 		return usagef("--nemesis-interval must be positive, got %s", o.NemesisInterval)
-	case o.ReadyTimeout <= 0:
-		return usagef("--ready-timeout must be positive, got %s", o.ReadyTimeout)
+	case o.ReadyTimeout < 0:
+		return usagef("--ready-timeout must not be negative, got %s", o.ReadyTimeout)
 	}
 	if !slices.Contains([]string{"consistent", "default", "stale"}, o.ReadMode) {
 		return usagef("--read-mode must be consistent, default or stale, got %q", o.ReadMode)
 	}
-	if !slices.Contains([]string{"expect", "single", "manual"}, o.Bootstrap) {
-		return usagef("--bootstrap must be expect, single or manual, got %q", o.Bootstrap)
+	t, err := o.target()
+	if err != nil {
+		return err
+	}
+	if err := t.Check(o.Bootstrap, o.Unsafe); err != nil {
+		return err
+	}
+	if err := (targets.Source{Binary: o.AgentBinary, Image: o.AgentImage}).Check(); err != nil {
+		return err
+	}
+	o.Target = t.String()
+	timing := t.Timing()
+	if o.RecoveryTime == 0 {
+		o.RecoveryTime = timing.Recovery
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = timing.Ready
 	}
 	if !slices.Contains([]string{"register", "set"}, o.Workload) {
 		return usagef("--workload must be register or set, got %q", o.Workload)
@@ -151,10 +167,23 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// DefaultName names a test after its workload, nemesis and seeded bugs, e.g.
-// "register-partition-local-cas".
+// target is the parsed Target option (custom when only a binary or image is given).
+func (o *Options) target() (targets.Target, error) {
+	spec := o.Target
+	if spec == "" && (o.AgentBinary != "" || o.AgentImage != "") {
+		spec = targets.Custom
+	}
+	return targets.Parse(spec)
+}
+
+// DefaultName names a test after its target (when not the agent), workload, nemesis and seeded
+// bugs, e.g. "register-partition-local-cas" or "consul-register-partition".
 func (o *Options) DefaultName() string {
-	parts := []string{o.Workload}
+	var parts []string
+	if t, err := o.target(); err == nil && t.Kind != targets.Agent {
+		parts = append(parts, t.Kind)
+	}
+	parts = append(parts, o.Workload)
 	if len(o.Nemesis) == 0 {
 		parts = append(parts, "none")
 	} else {

@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -36,27 +34,34 @@ func TestValidateNamesTheBadOption(t *testing.T) {
 	}
 }
 
-func TestNodeArgsFollowTheBootstrapMode(t *testing.T) {
-	ips := []netip.Addr{netip.MustParseAddr("10.0.0.11"), netip.MustParseAddr("10.0.0.12"), netip.MustParseAddr("10.0.0.13")}
-	o := Defaults()
-	args := nodeArgs(o, ips, 1, true)
-	if args[0] != "agent" || !slices.Contains(args, "-bootstrap-expect=3") || !slices.Contains(args, "-retry-join=10.0.0.11") ||
-		slices.Contains(args, "-retry-join=10.0.0.12") || !slices.Contains(args, "-bind=10.0.0.12") {
-		t.Errorf("expect mode args: %v", args)
-	}
-	o.Bootstrap = "single"
-	if a0, a1 := nodeArgs(o, ips, 0, false), nodeArgs(o, ips, 1, false); !slices.Contains(a0, "-bootstrap") || slices.Contains(a1, "-bootstrap") {
-		t.Errorf("single mode: n1 %v, n2 %v", a0, a1)
-	}
-	o.Bootstrap = "manual"
-	o.Unsafe = []string{"local-cas", "long-lease"}
-	for _, a := range nodeArgs(o, ips, 0, false) {
-		if strings.HasPrefix(a, "-bootstrap") || strings.HasPrefix(a, "-raft-") {
-			t.Errorf("manual mode with a foreign binary got %s", a)
+func TestTargetOptions(t *testing.T) {
+	for _, tc := range []struct {
+		edit func(*Options)
+		want string
+	}{
+		{func(o *Options) { o.Target = "etcd" }, "--target"},
+		{func(o *Options) { o.Target = "consul"; o.Bootstrap = "manual" }, "--bootstrap manual"},
+		{func(o *Options) { o.Target = "consul"; o.Unsafe = []string{"local-cas"} }, "--unsafe"},
+		{func(o *Options) { o.AgentBinary = "/nonexistent/consul" }, "--agent-binary"},
+		{func(o *Options) { o.AgentBinary = "/bin/sh"; o.AgentImage = "x" }, "not both"},
+	} {
+		o := Defaults()
+		tc.edit(&o)
+		err := o.Validate()
+		if err == nil || !IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want a usage error naming %s, got %v", tc.want, err)
 		}
 	}
-	if !slices.Contains(nodeArgs(o, ips, 0, false), "-unsafe=local-cas,long-lease") {
-		t.Errorf("unsafe flag missing")
+	o := Defaults()
+	o.Target = "consul"
+	o.Nemesis = []string{"partition"}
+	if err := o.Validate(); err != nil || o.Target != "consul@1.20.1" || o.Name != "consul-register-partition" || o.RecoveryTime == 0 || o.ReadyTimeout == 0 {
+		t.Fatalf("consul options: %v %+v", err, o)
+	}
+	o = Defaults()
+	o.AgentImage = "someone/consul:1.20"
+	if err := o.Validate(); err != nil || o.Target != "custom" {
+		t.Fatalf("an image alone is a custom target: %v %+v", err, o)
 	}
 }
 
@@ -87,7 +92,15 @@ func TestParseMatrix(t *testing.T) {
 	if n := len(m.configs(Defaults())); n != 6 {
 		t.Fatalf("%d configs, want 6", n)
 	}
-	for _, bad := range []string{"nodes=three", "colour=red", "workload"} {
+	m, err = ParseMatrix("target=agent|consul;nemesis=partition;workload=register;read-mode=consistent;nodes=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := m.configs(Defaults())
+	if len(cs) != 2 || cs[0].Target != "agent" || cs[1].Target != "consul@1.20.1" || cs[1].Name != "soak-3n-consul-register-partition" {
+		t.Fatalf("target matrix: %+v", cs)
+	}
+	for _, bad := range []string{"nodes=three", "colour=red", "workload", "target=etcd"} {
 		if _, err := ParseMatrix(bad); err == nil || !IsUsage(err) {
 			t.Errorf("ParseMatrix(%q) = %v, want a usage error", bad, err)
 		}

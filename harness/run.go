@@ -19,6 +19,7 @@ import (
 	"github.com/raftcheck/harness/history"
 	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/targets"
 	"github.com/raftcheck/harness/workloads"
 )
 
@@ -120,26 +121,35 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 	return out, nil
 }
 
-// setup builds (or finds) the agent, connects to Docker, makes the image and starts the nodes.
+// setup connects to Docker, builds (or finds) the target and its image, and starts the nodes.
 func (r *run) setup(ctx context.Context) error {
-	bin, err := AgentBinary(ctx, r.o.AgentBinary)
-	if err != nil {
-		return err
-	}
+	var err error
 	if r.dc, err = docker.Connect(ctx); err != nil {
 		return err
 	}
 	if left, err := r.dc.Leftovers(ctx); err == nil && len(left) > 0 {
 		fmt.Fprintf(r.log, "harness: warning: %d containers or networks of other or earlier runs exist (if no other harness is running, `harness clean` removes them)\n", len(left))
 	}
-	image, err := r.dc.EnsureImage(ctx, bin)
+	p, err := prepareTarget(ctx, r.o, r.dc, r.log)
 	if err != nil {
 		return err
 	}
-	r.info.AgentImage = image
+	r.info.AgentImage, r.info.TargetVersion = p.Image, p.Version
+	r.cl, err = startCluster(ctx, r.dc, r.id, p.Image, r.o)
+	if r.cl != nil {
+		r.info.NodeCommands = r.cl.Commands()
+	}
 	_ = results.WriteJSON(filepath.Join(r.dir, results.TestFile), r.info)
-	r.cl, err = startCluster(ctx, r.dc, r.id, image, r.o, r.o.AgentBinary == "")
 	return err
+}
+
+// prepareTarget builds or finds what o's target runs and the helper image.
+func prepareTarget(ctx context.Context, o Options, dc *docker.Client, log io.Writer) (targets.Prepared, error) {
+	t, err := o.target()
+	if err != nil {
+		return targets.Prepared{}, err
+	}
+	return targets.Prepare(ctx, t, targets.Source{Binary: o.AgentBinary, Image: o.AgentImage}, dc, log)
 }
 
 // ready waits for the cluster to form. A split brain is not a harness failure: the system under
@@ -248,7 +258,7 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 		if err := nem.HealAll(hctx); err != nil {
 			return err
 		}
-		return cl.VerifyHealed(hctx, o.AgentBinary == "")
+		return cl.VerifyHealed(hctx)
 	}); err != nil {
 		return err
 	}

@@ -13,10 +13,13 @@ import (
 
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/targets"
 )
 
 // Matrix is the set of test configurations a soak cycles through.
 type Matrix struct {
+	// Targets are target specs (agent, consul, consul@X.Y.Z); empty: the base options' target.
+	Targets   []string   `json:"targets,omitempty"`
 	Nemesis   [][]string `json:"nemesis"`
 	Workloads []string   `json:"workloads"`
 	ReadModes []string   `json:"read_modes"`
@@ -34,8 +37,9 @@ func DefaultMatrix() Matrix {
 	}
 }
 
-// ParseMatrix narrows the default matrix: "nemesis=partition|kill+pause;workload=register;
-// read-mode=consistent;nodes=3" ('|' separates choices, '+' joins faults of one choice).
+// ParseMatrix narrows the default matrix: "target=agent|consul;nemesis=partition|kill+pause;
+// workload=register;read-mode=consistent;nodes=3" ('|' separates choices, '+' joins faults of
+// one choice).
 func ParseMatrix(spec string) (Matrix, error) {
 	m := DefaultMatrix()
 	if strings.TrimSpace(spec) == "" {
@@ -48,6 +52,15 @@ func ParseMatrix(spec string) (Matrix, error) {
 		}
 		choices := strings.Split(v, "|")
 		switch k {
+		case "target":
+			m.Targets = nil
+			for _, c := range choices {
+				t, err := targets.Parse(c)
+				if err != nil {
+					return m, usagef("--matrix: %v", err)
+				}
+				m.Targets = append(m.Targets, t.String())
+			}
 		case "nemesis":
 			m.Nemesis = nil
 			for _, c := range choices {
@@ -71,7 +84,7 @@ func ParseMatrix(spec string) (Matrix, error) {
 				m.Nodes = append(m.Nodes, n)
 			}
 		default:
-			return m, usagef("--matrix: unknown key %q (use nemesis, workload, read-mode, nodes)", k)
+			return m, usagef("--matrix: unknown key %q (use target, nemesis, workload, read-mode, nodes)", k)
 		}
 	}
 	return m, nil
@@ -80,17 +93,23 @@ func ParseMatrix(spec string) (Matrix, error) {
 // configs expands the matrix into option sets, in a fixed order.
 func (m Matrix) configs(base Options) []Options {
 	var out []Options
-	for _, n := range m.Nodes {
-		for _, wl := range m.Workloads {
-			for _, rm := range m.ReadModes {
-				for _, nem := range m.Nemesis {
-					o := base
-					o.Nodes, o.Workload, o.ReadMode, o.Nemesis = n, wl, rm, nem
-					o.Name = fmt.Sprintf("soak-%dn-%s", n, o.DefaultName())
-					if rm != "consistent" {
-						o.Name += "-" + rm
+	tgts := m.Targets
+	if len(tgts) == 0 {
+		tgts = []string{base.Target}
+	}
+	for _, t := range tgts {
+		for _, n := range m.Nodes {
+			for _, wl := range m.Workloads {
+				for _, rm := range m.ReadModes {
+					for _, nem := range m.Nemesis {
+						o := base
+						o.Target, o.Nodes, o.Workload, o.ReadMode, o.Nemesis = t, n, wl, rm, nem
+						o.Name = fmt.Sprintf("soak-%dn-%s", n, o.DefaultName())
+						if rm != "consistent" {
+							o.Name += "-" + rm
+						}
+						out = append(out, o)
 					}
-					out = append(out, o)
 				}
 			}
 		}

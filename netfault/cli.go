@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-const usage = `usage: agent net COMMAND [flags]
+const usage = `usage: netfault net COMMAND [flags]
 
 Commands (they act on the network namespace the process runs in):
   set [--drop-in IP,IP] [--drop-out IP,IP] [--loss PCT] [--loss-peers IP,IP]

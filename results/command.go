@@ -18,6 +18,10 @@ type TestInfo struct {
 	GitRevision string                     `json:"git_revision"`
 	CommandLine []string                   `json:"command_line"`
 	AgentImage  string                     `json:"agent_image"`
+	// TargetVersion is what the target's binary says it is ("Consul v1.20.1"), when it says.
+	TargetVersion string `json:"target_version,omitempty"`
+	// NodeCommands is every node's command line, by node name.
+	NodeCommands map[string][]string `json:"node_commands,omitempty"`
 }
 
 // Flags of `harness run` that do not change the test and are dropped from a reproduction.

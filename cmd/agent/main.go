@@ -2,7 +2,9 @@
 // harness. See package github.com/raftcheck/harness/agent for flags and endpoints.
 //
 //	agent [agent] -server -bootstrap-expect=3 -node=n1 -data-dir=/data -retry-join=10.0.0.2 ...
-//	agent net ARGS...   network faults inside this network namespace (package netfault)
+//
+// Network faults are not the agent's business: the harness applies them from outside, through the
+// netfault helper (cmd/netfault), as it does for real Consul.
 package main
 
 import (
@@ -21,9 +23,6 @@ func main() {
 }
 
 func run(args []string) int {
-	if len(args) > 0 && args[0] == "net" {
-		return netMain(args[1:])
-	}
 	if len(args) > 0 && args[0] == "agent" {
 		args = args[1:]
 	}

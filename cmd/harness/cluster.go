@@ -13,6 +13,7 @@ func newClusterCmd() *cobra.Command {
 		Use:   "cluster",
 		Short: "Keep a cluster running for exploration (up, status, down)",
 		Example: `  harness cluster up --nodes 3
+  harness cluster up --target consul                 # real Consul
   CONSUL_HTTP_ADDR=10.231.7.11:8500 consul members   # any consul/api client or curl works
   harness cluster status
   harness cluster down`,
@@ -37,12 +38,7 @@ func newClusterCmd() *cobra.Command {
 		},
 	}
 	f := up.Flags()
-	f.IntVar(&o.Nodes, "nodes", o.Nodes, "number of agent servers")
-	f.StringVar(&o.Bootstrap, "bootstrap", o.Bootstrap, "expect, single or manual")
-	f.StringVar(&o.AgentBinary, "agent-binary", "", "static Linux binary taking Consul's agent command line")
-	f.StringSliceVar(&o.Unsafe, "unsafe", nil, "seeded bug(s) passed to every node")
-	f.StringArrayVar(&o.AgentArgs, "agent-arg", nil, "extra agent flag for every node (repeatable)")
-	f.DurationVar(&o.ReadyTimeout, "ready-timeout", o.ReadyTimeout, "bound on cluster formation")
+	targetFlags(f, &o)
 	var store string
 	for _, c := range []*cobra.Command{cmd} {
 		c.PersistentFlags().StringVar(&store, "store", "store", "folder that records running clusters")

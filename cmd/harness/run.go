@@ -23,6 +23,8 @@ func newRunCmd() *cobra.Command {
 		Short: "Run one test and exit with its verdict",
 		Example: `  harness run --nodes 3                                  # register workload, no faults, 30 s
   harness run --nodes 3 --nemesis partition --time-limit 60s
+  harness run --target consul --nemesis partition,kill   # real Consul (built once, cached)
+  harness run --target consul@1.19.2 --read-mode stale    # another Consul release
   harness run --nemesis restart --restart-signal INT     # the Consul #993 question
   harness run --unsafe local-cas --time-limit 10s         # a seeded bug: must exit 1
   harness run --bootstrap manual --read-mode default`,
@@ -68,8 +70,8 @@ func newRunCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	targetFlags(f, &o)
 	f.StringVar(&o.Name, "name", "", "test name: the store folder of its runs (default: from workload, nemesis and bugs)")
-	f.IntVar(&o.Nodes, "nodes", o.Nodes, "number of agent servers")
 	f.DurationVar(&o.TimeLimit, "time-limit", o.TimeLimit, "how long the workload and the nemesis run")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for every random choice (0: pick one and record it)")
 	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
@@ -79,18 +81,13 @@ func newRunCmd() *cobra.Command {
 	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second (0: unlimited)")
 	f.DurationVar(&o.OpTimeout, "op-timeout", o.OpTimeout, "timeout of one client call (expiry records info)")
 	f.StringVar(&o.ReadMode, "read-mode", o.ReadMode, "consistent, default or stale")
-	f.StringVar(&o.Bootstrap, "bootstrap", o.Bootstrap, "expect (-bootstrap-expect=N), single (n1 -bootstrap) or manual")
-	f.StringVar(&o.AgentBinary, "agent-binary", "", "static Linux binary taking Consul's agent command line (default: build ./cmd/agent)")
-	f.StringSliceVar(&o.Unsafe, "unsafe", nil, "seeded bug(s) passed to every node as -unsafe (see `agent -h`)")
-	f.StringArrayVar(&o.AgentArgs, "agent-arg", nil, "extra agent flag for every node (repeatable)")
 	f.StringVar(&nem, "nemesis", "none", "faults: comma list of "+strings.Join(nemesis.Kinds(), ",")+", or all, or none")
 	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
 	f.DurationVar(&o.NemesisInterval, "nemesis-interval", o.NemesisInterval, "time between faults and each fault's length")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
 	f.BoolVar(&o.RestartRolling, "restart-rolling", false, "restart fault stops nodes one after another (default: all at once)")
-	f.DurationVar(&o.RecoveryTime, "recovery-time", o.RecoveryTime, "time the healed cluster has to elect a leader every node knows")
+	f.DurationVar(&o.RecoveryTime, "recovery-time", 0, "time the healed cluster has to elect a leader every node knows (0: the target's default, 10s agent, 30s Consul)")
 	f.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "bound on the linearizability check (expiry: unknown)")
-	f.DurationVar(&o.ReadyTimeout, "ready-timeout", o.ReadyTimeout, "bound on cluster formation")
 	f.IntVar(&count, "test-count", 1, "run the test this many times (seeds count up from --seed)")
 	f.StringVar(&junit, "junit", "", "write JUnit XML (one test case per run) to this file")
 	return cmd

@@ -25,7 +25,8 @@ with a new seed, until --duration is over. It stops at the first invalid run unl
 and writes a summary as text, JSON and (with --junit) JUnit XML. Exit code as Jepsen's test-all:
 any crash (255) beats any unknown (2) beats any invalid (1) beats valid (0).`,
 		Example: `  harness soak --duration 8h --keep-going --keep-passed 20 --junit soak.xml
-  harness soak --duration 30m --matrix 'nemesis=partition|kill;workload=register;nodes=3'`,
+  harness soak --duration 30m --matrix 'nemesis=partition|kill;workload=register;nodes=3'
+  harness soak --duration 1h --matrix 'target=agent|consul;nemesis=partition|kill;nodes=3'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := harness.ParseMatrix(matrix)
@@ -69,7 +70,7 @@ any crash (255) beats any unknown (2) beats any invalid (1) beats valid (0).`,
 	f.BoolVar(&so.KeepGoing, "keep-going", false, "continue after an invalid run")
 	f.IntVar(&so.KeepPassed, "keep-passed", -1, "keep only the newest N passing run folders (-1: all)")
 	f.Int64Var(&so.Seed, "seed", 0, "seed of the first test; each next test adds one")
-	f.StringVar(&matrix, "matrix", "", "narrow the matrix: 'nemesis=partition|kill+pause;workload=register;read-mode=consistent;nodes=3'")
+	f.StringVar(&matrix, "matrix", "", "narrow the matrix: 'target=agent|consul;nemesis=partition|kill+pause;workload=register;read-mode=consistent;nodes=3'")
 	f.StringVar(&junit, "junit", "", "write JUnit XML to this file")
 	f.StringVar(&summaryDir, "summary-dir", "", "folder for summary.json and summary.txt (default: <store>/soak-<time>)")
 	f.DurationVar(&o.TimeLimit, "time-limit", o.TimeLimit, "workload length of each test")
@@ -77,7 +78,8 @@ any crash (255) beats any unknown (2) beats any invalid (1) beats valid (0).`,
 	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "client workers")
 	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second")
-	f.StringVar(&o.AgentBinary, "agent-binary", "", "static Linux binary taking Consul's agent command line")
+	f.StringVar(&o.AgentBinary, "agent-binary", "", "run this static Linux binary (Consul's agent command line) instead of the target's build")
+	f.StringVar(&o.AgentImage, "agent-image", "", "run this image from the local engine instead of the target's build")
 	return cmd
 }
 
