@@ -306,27 +306,31 @@ func (c *Cluster) LogTails(ctx context.Context, lines int) string {
 // and has no fault rules left in its network namespace (asked through the helper, so it works on
 // any target).
 func (c *Cluster) VerifyHealed(ctx context.Context) error {
-	var errs []error
-	for _, n := range c.nodes {
-		st, err := n.State(ctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n.Name(), err))
-			continue
-		}
-		if st != "running" {
-			errs = append(errs, fmt.Errorf("%s is %s after heal", n.Name(), st))
-			continue
-		}
-		out, err := n.NetShow(ctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n.Name(), err))
-			continue
-		}
-		if out != "(healed)" {
-			errs = append(errs, fmt.Errorf("%s still has fault rules after heal: %s", n.Name(), out))
-		}
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() { errs[i] = verifyNodeHealed(ctx, n) })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func verifyNodeHealed(ctx context.Context, n *docker.Node) error {
+	st, err := n.State(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Name(), err)
+	}
+	if st != "running" {
+		return fmt.Errorf("%s is %s after heal", n.Name(), st)
+	}
+	out, err := n.NetShow(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", n.Name(), err)
+	}
+	if out != "(healed)" {
+		return fmt.Errorf("%s still has fault rules after heal: %s", n.Name(), out)
+	}
+	return nil
 }
 
 // Commands returns every node's full command line (image entrypoint arguments), by node name,

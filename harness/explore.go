@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftcheck/harness/docker"
 	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/targets"
 )
 
 // ClusterNode is one node of a cluster kept running for exploration.
@@ -132,4 +133,18 @@ func Clean(ctx context.Context, images bool) ([]docker.Leftover, error) {
 	}
 	defer dc.Close()
 	return dc.Clean(ctx, images)
+}
+
+// Build builds or finds o's target and imports its image and the helper image, as a run's setup
+// does, without starting anything.
+func Build(ctx context.Context, o Options, log io.Writer) (targets.Prepared, error) {
+	if err := o.Validate(); err != nil {
+		return targets.Prepared{}, err
+	}
+	dc, err := docker.Connect(ctx)
+	if err != nil {
+		return targets.Prepared{}, err
+	}
+	defer dc.Close()
+	return prepareTarget(ctx, o, dc, log)
 }

@@ -71,3 +71,15 @@ func (nc nemesisCluster) Join(ctx context.Context, node string) error {
 	}
 	return fmt.Errorf("join %s: %w", node, last)
 }
+
+// Leave asks node to leave the cluster gracefully (PUT /v1/agent/leave on the node itself).
+func (nc nemesisCluster) Leave(ctx context.Context, node string) error {
+	n := nc.c.nodeByName(node)
+	if n == nil {
+		return fmt.Errorf("leave: no node %q", node)
+	}
+	if err := nc.c.client(n).Agent().Leave(); err != nil {
+		return fmt.Errorf("leave %s: %w", node, err)
+	}
+	return nil
+}

@@ -90,7 +90,7 @@ func Run(ctx context.Context, o Options, log io.Writer) (*Outcome, error) {
 		return nil, err
 	}
 	out := &Outcome{Dir: r.dir}
-	fmt.Fprintf(log, "harness: run %s, seed %d, folder %s\n", r.id, o.Seed, r.dir)
+	fmt.Fprintf(log, "harness: run %s, target %s, seed %d, folder %s\n", r.id, o.Target, o.Seed, r.dir)
 	r.info = results.TestInfo{Options: optionsJSON(o), Seed: o.Seed, RunID: r.id, Start: start, GitRevision: gitRevision(ctx), CommandLine: os.Args}
 	if err := results.WriteJSON(filepath.Join(r.dir, results.TestFile), r.info); err != nil {
 		return out, err

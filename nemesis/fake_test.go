@@ -110,6 +110,10 @@ func (c *fakeCluster) Join(_ context.Context, node string) error {
 	return nil
 }
 
+func (c *fakeCluster) Leave(_ context.Context, node string) error {
+	return c.call(node + " leave")
+}
+
 func (n *fakeNode) Name() string   { return n.name }
 func (n *fakeNode) IP() netip.Addr { return n.ip }
 

@@ -286,6 +286,21 @@ func (n *Nemesis) prepare(ctx context.Context, f *Fault, r *rand.Rand) (func(con
 				return n.netFault(ctx, node)
 			}, nil
 		}
+		if f.Step.Target == "leave-follower" {
+			// The server leaves through its own API and shuts down; at the end it starts again
+			// on its old data and rejoins through -retry-join.
+			f.Detail["action"] = "leave"
+			f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+			return func(ctx context.Context) error {
+				n.mark(n.down, f.Targets, true)
+				if err := n.c.Leave(ctx, f.Targets[0]); err != nil {
+					return err
+				}
+				// A server that left exits by itself; one that did not within StopTimeout is
+				// stopped, so that the end of the fault always starts it.
+				return n.byName[f.Targets[0]].Stop(ctx, "TERM", n.opts.StopTimeout)
+			}, nil
+		}
 		f.Detail["action"] = "remove"
 		f.undo = func(ctx context.Context) error { return n.rejoinNodes(ctx, f.Targets) }
 		return func(ctx context.Context) error {

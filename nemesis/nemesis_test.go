@@ -373,3 +373,32 @@ func TestMembershipReplaceWipesAFollowerAndStartsItFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMembershipLeaveAsksTheFollowerToLeaveAndStartsItAtTheEnd(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, _ := recording(t)
+	n, err := New(Options{}, c, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := n.Start(context.Background(), Step{Fault: FaultMembership, Target: "leave-follower", Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Targets) != 1 || f.Targets[0] == "n1" || f.Detail["action"] != "leave" {
+		t.Fatalf("leave targeted %v (n1 is the leader), detail %v", f.Targets, f.Detail)
+	}
+	target := f.Targets[0]
+	if err := f.End(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var mine []string
+	for _, call := range c.callLog() {
+		if strings.HasPrefix(call, target+" ") {
+			mine = append(mine, strings.TrimPrefix(call, target+" "))
+		}
+	}
+	if len(mine) < 3 || mine[0] != "leave" || !strings.HasPrefix(mine[1], "stop") || mine[2] != "start" {
+		t.Fatalf("leave of %s called %v, want leave, stop, start …", target, mine)
+	}
+}

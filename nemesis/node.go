@@ -31,7 +31,7 @@ type Node interface {
 	// Pause freezes the node's processes (SIGSTOP semantics); Unpause resumes them.
 	Pause(ctx context.Context) error
 	Unpause(ctx context.Context) error
-	// NetFault runs the agent's `net` command in the node's network namespace with args, e.g.
+	// NetFault runs the netfault command line in the node's network namespace with args, e.g.
 	// ["set", "--drop-in", "IP,IP", "--drop-out", "IP,IP", "--loss", "30", "--loss-peers", "IP,IP"]
 	// or ["heal"]. A set replaces all rules the previous one made.
 	NetFault(ctx context.Context, args []string) error
@@ -47,4 +47,7 @@ type Cluster interface {
 	RemovePeer(ctx context.Context, node string) error
 	// Join makes node rejoin the cluster (agent join).
 	Join(ctx context.Context, node string) error
+	// Leave asks node to leave the cluster gracefully through its own API (agent leave); the
+	// server then shuts down.
+	Leave(ctx context.Context, node string) error
 }

@@ -14,7 +14,7 @@ const (
 	FaultKill       = "kill"       // SIGKILL one node, the leader or a minority; start them at the end
 	FaultPause      = "pause"      // SIGSTOP one node or the leader; resume at the end
 	FaultRestart    = "restart"    // stop every node at once with RestartSignal; start all at the end
-	FaultMembership = "membership" // remove a follower from the Raft configuration and rejoin it at the end, or replace a follower by a fresh server (empty data, new node id) at the same address
+	FaultMembership = "membership" // remove a follower from the Raft configuration and rejoin it at the end; or have a follower leave gracefully (agent leave: it shuts down) and start it again at the end; or replace a follower by a fresh server (empty data, new node id) at the same address
 	FaultLoss       = "loss"       // random packet loss on every link between nodes
 )
 
@@ -28,7 +28,7 @@ var targets = map[string][]string{
 	FaultKill:       {"one", "leader", "minority"},
 	FaultPause:      {"one", "leader"},
 	FaultRestart:    {"all"},
-	FaultMembership: {"follower", "replace-follower"},
+	FaultMembership: {"follower", "replace-follower", "leave-follower"},
 	FaultLoss:       {"all"},
 }
 

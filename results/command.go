@@ -24,6 +24,42 @@ type TestInfo struct {
 	NodeCommands map[string][]string `json:"node_commands,omitempty"`
 }
 
+// TargetName is what the run tested, from the target option ("agent", "consul@1.20.1",
+// "custom"); runs recorded before targets existed, or without test.json options, ran the agent.
+func (t TestInfo) TargetName() string {
+	var name string
+	if raw, ok := t.Options["target"]; ok && json.Unmarshal(raw, &name) == nil && name != "" {
+		return name
+	}
+	return "agent"
+}
+
+// TargetLabel is TargetName with what the binary said it is, e.g. "consul@1.20.1 (Consul v1.20.1)".
+func (t TestInfo) TargetLabel() string {
+	if t.TargetVersion != "" {
+		return t.TargetName() + " (" + t.TargetVersion + ")"
+	}
+	return t.TargetName()
+}
+
+// NodeCommandLines are the recorded node command lines in node order, shell-quoted.
+func (t TestInfo) NodeCommandLines() [][2]string {
+	names := make([]string, 0, len(t.NodeCommands))
+	for n := range t.NodeCommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([][2]string, 0, len(names))
+	for _, n := range names {
+		q := make([]string, len(t.NodeCommands[n]))
+		for i, a := range t.NodeCommands[n] {
+			q[i] = shellQuote(a)
+		}
+		out = append(out, [2]string{n, strings.Join(q, " ")})
+	}
+	return out
+}
+
 // Flags of `harness run` that do not change the test and are dropped from a reproduction.
 var dropFlags = map[string]bool{"--seed": true, "--test-count": true, "--junit": true}
 

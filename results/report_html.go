@@ -33,7 +33,7 @@ const reportHTML = `<!doctype html>
 <body>
 <div class="verdict {{.Verdict}}" id="verdict">
 <h1>Verdict: {{.VerdictText}}</h1>
-<div>{{.Dir}}{{if .HasTest}} · seed <code>{{.Test.Seed}}</code>{{with .Test.RunID}} · run {{.}}{{end}}{{end}} · {{printf "%.1f" .Duration}} s of history · {{.Ops}} history lines</div>
+<div>{{if .HasTest}}target <code id="target">{{.Test.TargetLabel}}</code> · {{end}}{{.Dir}}{{if .HasTest}} · seed <code>{{.Test.Seed}}</code>{{with .Test.RunID}} · run {{.}}{{end}}{{end}} · {{printf "%.1f" .Duration}} s of history · {{.Ops}} history lines</div>
 </div>
 {{if .HarnessErr}}<p class="problem"><b>Harness error:</b> <code>{{.HarnessErr}}</code></p>{{end}}
 {{if .Why}}<h2 id="why">Why</h2><ul>{{range .Why}}<li><b>{{.Checker}}</b>: {{.Reason}}</li>{{end}}</ul>{{end}}
@@ -41,7 +41,8 @@ const reportHTML = `<!doctype html>
 
 <h2 id="reproduce">Reproduce</h2>
 {{if .HasTest}}<pre id="command">{{.Command}}</pre>
-<p class="muted">{{with .Test.GitRevision}}git revision <code>{{.}}</code> · {{end}}{{if not .Test.Start.IsZero}}started {{.Test.Start.UTC.Format "2006-01-02 15:04:05 UTC"}}{{end}}{{with .Test.AgentImage}} · agent image <code>{{.}}</code>{{end}}</p>
+<p class="muted">{{with .Test.GitRevision}}git revision <code>{{.}}</code> · {{end}}{{if not .Test.Start.IsZero}}started {{.Test.Start.UTC.Format "2006-01-02 15:04:05 UTC"}}{{end}}{{with .Test.AgentImage}} · image <code>{{.}}</code>{{end}}</p>
+{{with .Test.NodeCommandLines}}<details><summary>Node command lines</summary><table id="node-commands">{{range .}}<tr><th>{{index . 0}}</th><td><code>{{index . 1}}</code></td></tr>{{end}}</table></details>{{end}}
 <details><summary>Options</summary><table>{{range .Options}}<tr><th>{{index . 0}}</th><td><code>{{index . 1}}</code></td></tr>{{end}}</table></details>
 {{else}}<p class="muted">No test.json in this folder.</p>{{end}}
 

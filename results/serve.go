@@ -35,6 +35,7 @@ type Run struct {
 	Start   time.Time // parsed from Name; zero when it does not parse
 	Verdict string    // VerdictValid, VerdictInvalid, VerdictUnknown or VerdictIncomplete
 	Report  bool      // report.html exists
+	Target  string    // what the run tested, from test.json (see TestInfo.TargetLabel)
 }
 
 // Path is the run folder relative to the store, with slashes.
@@ -66,7 +67,8 @@ func ListRuns(store string) ([]Run, error) {
 			if !e.IsDir() || ValidTestName(e.Name()) != nil {
 				continue
 			}
-			r := Run{Test: t.Name(), Name: e.Name(), Verdict: readVerdict(fsys, t.Name()+"/"+e.Name()+"/"+ResultsFile)}
+			r := Run{Test: t.Name(), Name: e.Name(), Verdict: readVerdict(fsys, t.Name()+"/"+e.Name()+"/"+ResultsFile),
+				Target: readTarget(fsys, t.Name()+"/"+e.Name()+"/"+TestFile)}
 			stamp, _, _ := strings.Cut(e.Name(), "-")
 			r.Start, _ = time.Parse(timeLayout, stamp)
 			if st, err := fs.Stat(fsys, r.Path()+"/"+ReportFile); err == nil && st.Mode().IsRegular() {
@@ -86,6 +88,19 @@ func ListRuns(store string) ([]Run, error) {
 
 // readVerdict reads the top-level "valid" of a results.json without decoding the rest into
 // memory; a missing or unreadable file is incomplete.
+// readTarget is the target label of the run's test.json ("" when it cannot be read).
+func readTarget(fsys fs.FS, name string) string {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil || len(b) > 1<<20 {
+		return ""
+	}
+	var t TestInfo
+	if json.Unmarshal(b, &t) != nil {
+		return ""
+	}
+	return t.TargetLabel()
+}
+
 func readVerdict(fsys fs.FS, name string) string {
 	f, err := fsys.Open(name)
 	if err != nil {
@@ -383,12 +398,12 @@ var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
 <label>test <select name="test"><option value="">all</option>{{range .Tests}}<option{{if eq . $.Test}} selected{{end}}>{{.}}</option>{{end}}</select></label>
 <label>verdict <select name="verdict"><option value="">all</option>{{range .Verdicts}}<option{{if eq . $.Verdict}} selected{{end}}>{{.}}</option>{{end}}</select></label>
 <button type="submit">filter</button> <a href="/">clear</a></form>
-<table id="runs"><tr><th>started (UTC)</th><th>test</th><th>verdict</th><th>report</th><th>files</th><th>download</th></tr>
+<table id="runs"><tr><th>started (UTC)</th><th>test</th><th>target</th><th>verdict</th><th>report</th><th>files</th><th>download</th></tr>
 {{range .Runs}}<tr class="{{.Verdict}}"><td>{{if .Start.IsZero}}{{.Name}}{{else}}{{.Start.Format "2006-01-02 15:04:05"}}{{end}}</td>
-<td><a href="/?test={{.Test}}">{{.Test}}</a></td><td>{{.Verdict}}</td>
+<td><a href="/?test={{.Test}}">{{.Test}}</a></td><td>{{.Target}}</td><td>{{.Verdict}}</td>
 <td>{{if .Report}}<a href="/runs/{{.Path}}/report.html">report</a>{{end}}</td>
 <td><a href="/runs/{{.Path}}/">{{.Name}}</a></td><td><a href="/zip/{{.Path}}.zip">zip</a></td></tr>
-{{else}}<tr><td colspan="6" class="muted">no runs{{if or .Test .Verdict}} match{{end}}</td></tr>{{end}}
+{{else}}<tr><td colspan="7" class="muted">no runs{{if or .Test .Verdict}} match{{end}}</td></tr>{{end}}
 </table>
 {{if .Truncated}}<p class="muted">Showing {{len .Runs}} of {{.Total}} runs; filter to see older ones.</p>{{end}}
 </body></html>

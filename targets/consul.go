@@ -119,8 +119,8 @@ func buildConsul(ctx context.Context, version, dir, bin string, log io.Writer) e
 	if !pinned {
 		if err := run("get", ConsulModule+"@v"+version); err != nil {
 			lf.Sync()
-			if unknownVersion(logPath) {
-				return usagef("Consul v%s: the Go module proxy has no such release of %s (see %s)", version, ConsulModule, logPath)
+			if why := unknownVersion(logPath); why != "" {
+				return usagef("Consul v%s: the Go module proxy has no such release of %s (%s)", version, ConsulModule, why)
 			}
 			return fmt.Errorf("consul build: go get %s@v%s failed: %v (log: %s)", ConsulModule, version, err, logPath)
 		}
@@ -171,19 +171,21 @@ func requires(mod []byte, version string) bool {
 	return false
 }
 
-// unknownVersion reports whether the go get log says the release does not exist.
-func unknownVersion(logPath string) bool {
+// unknownVersion returns the go get log's line saying the release does not exist ("" when the
+// failure was something else, such as no network).
+func unknownVersion(logPath string) string {
 	b, err := os.ReadFile(logPath)
 	if err != nil {
-		return false
+		return ""
 	}
-	s := string(b)
-	for _, m := range []string{"unknown revision", "invalid version", "no matching versions", "404 Not Found", "410 Gone"} {
-		if strings.Contains(s, m) {
-			return true
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, m := range []string{"unknown revision", "invalid version", "no matching versions", "404 Not Found", "410 Gone", "not available"} {
+			if strings.Contains(line, m) {
+				return strings.TrimSpace(line)
+			}
 		}
 	}
-	return false
+	return ""
 }
 
 // reportProgress prints the elapsed time and the build log's last line every progressEvery.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ rewrites DIR/results.json and DIR/report.html. It exits like run: 0 valid, 1 inv
 			if err != nil {
 				return err
 			}
+			printTarget(args[0])
 			fmt.Println(harness.DescribeVerdict(res))
 			return verdictExit(res.Valid)
 		},
@@ -45,8 +47,17 @@ func newReportCmd() *cobra.Command {
 			if err := results.WriteReport(args[0]); err != nil {
 				return err
 			}
+			printTarget(args[0])
 			fmt.Println(args[0] + "/" + results.ReportFile)
 			return nil
 		},
+	}
+}
+
+// printTarget names what a stored run tested, when its test.json says.
+func printTarget(dir string) {
+	var t results.TestInfo
+	if results.ReadJSON(filepath.Join(dir, results.TestFile), &t) == nil {
+		fmt.Printf("target: %s\n", t.TargetLabel())
 	}
 }

@@ -86,7 +86,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage, 255 harness error.`,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr{err} })
 	root.AddCommand(newRunCmd(), newCheckCmd(), newReportCmd(), newClusterCmd(), newCleanCmd(),
-		newSelftestCmd(), newSoakCmd(), newServeCmd())
+		newSelftestCmd(), newSoakCmd(), newServeCmd(), newBuildCmd())
 	return root
 }
 
