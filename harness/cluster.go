@@ -193,6 +193,23 @@ func (c *Cluster) WaitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// ReadEverywhere reads the readiness key with ?consistent through every node at once; the error
+// names each node that failed.
+func (c *Cluster) ReadEverywhere(ctx context.Context) error {
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() {
+			q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
+			if _, _, err := c.client(n).KV().Get("harness/ready", q); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", n.Name(), err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 func (c *Cluster) readyWrite(ctx context.Context, leader string) error {
 	w := (&api.WriteOptions{}).WithContext(ctx)
 	_, err := c.client(c.nodeByName(leader)).KV().Put(&api.KVPair{Key: "harness/ready", Value: []byte("1")}, w)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/nemesis"
 )
 
 // End-to-end tests on a real Docker cluster of the agent. Each run's heal phase also verifies
@@ -29,7 +30,11 @@ func shortRun(t *testing.T) Options {
 	return o
 }
 
-func runValid(t *testing.T, o Options) {
+func runValid(t *testing.T, o Options) { t.Helper(); runValidOutcome(t, o) }
+
+// runValidOutcome runs o, fails the test unless the verdict is valid and nothing is left running,
+// and returns the outcome.
+func runValidOutcome(t *testing.T, o Options) *Outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -42,10 +47,11 @@ func runValid(t *testing.T, o Options) {
 		t.Fatalf("verdict %v, want valid (%s)\n%s\n%s", out.Results.Valid, out.Dir, DescribeVerdict(out.Results), log.String())
 	}
 	assertRunRemoved(t, o.Store)
+	return out
 }
 
 func TestEachFaultKindIsValidOnTheCorrectAgent(t *testing.T) {
-	for _, fault := range []string{"partition", "kill", "pause", "restart", "membership", "loss"} {
+	for _, fault := range nemesis.Kinds() {
 		t.Run(fault, func(t *testing.T) {
 			o := shortRun(t)
 			o.Nemesis = []string{fault}

@@ -3,7 +3,11 @@ package harness
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -72,14 +76,31 @@ func (nc nemesisCluster) Join(ctx context.Context, node string) error {
 	return fmt.Errorf("join %s: %w", node, last)
 }
 
-// Leave asks node to leave the cluster gracefully (PUT /v1/agent/leave on the node itself).
+// leaveTimeout bounds a graceful leave: Consul answers PUT /v1/agent/leave only once the leave is
+// done, about 9 s after the request here (its Raft removal and gossip propagation delays).
+const leaveTimeout = 30 * time.Second
+
+// Leave asks node to leave the cluster gracefully (PUT /v1/agent/leave on the node itself) and
+// returns when the node answered.
 func (nc nemesisCluster) Leave(ctx context.Context, node string) error {
 	n := nc.c.nodeByName(node)
 	if n == nil {
 		return fmt.Errorf("leave: no node %q", node)
 	}
-	if err := nc.c.client(n).Agent().Leave(); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+httpAddr(n)+"/v1/agent/leave", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
 		return fmt.Errorf("leave %s: %w", node, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("leave %s: %s: %s", node, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }

@@ -277,16 +277,25 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 	})
 }
 
-// awaitLeader polls every node until all name the same leader or the recovery time is over, and
-// records what it saw last as a leader observation for the liveness checker.
+// awaitLeader polls every node until all name the same leader and each serves a consistent read
+// (on Consul a follower forwards through its gossip view of the servers, which may lag Raft's), or
+// the recovery time is over, and records the leaders it saw last for the liveness checker.
 func (r *run) awaitLeader(ctx context.Context, cl *Cluster, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		leaders := cl.Leaders(ctx)
-		if agreedLeader(leaders) != "" || time.Now().After(deadline) || ctx.Err() != nil {
+		var readErr error
+		if agreedLeader(leaders) != "" {
+			readErr = cl.ReadEverywhere(ctx)
+		}
+		done := agreedLeader(leaders) != "" && readErr == nil
+		if done || time.Now().After(deadline) || ctx.Err() != nil {
 			r.rec.Nemesis(history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: leaders})
-			if agreedLeader(leaders) == "" {
+			switch {
+			case agreedLeader(leaders) == "":
 				return fmt.Errorf("no leader known to every node after %s: %v", within, leaders)
+			case readErr != nil:
+				return fmt.Errorf("leader %s known to every node, but not every node serves a consistent read after %s: %w", agreedLeader(leaders), within, readErr)
 			}
 			return nil
 		}

@@ -137,6 +137,10 @@ func (n *fakeNode) Wipe(context.Context) error {
 func (n *fakeNode) Stop(_ context.Context, sig string, _ time.Duration) error {
 	return n.do("stop "+sig, func() { n.running = false; n.net = nil })
 }
+func (n *fakeNode) Exited(context.Context) (bool, error) {
+	running, _, _ := n.state()
+	return !running, nil
+}
 func (n *fakeNode) Pause(context.Context) error { return n.do("pause", func() { n.paused = true }) }
 func (n *fakeNode) Unpause(context.Context) error {
 	return n.do("unpause", func() { n.paused = false })

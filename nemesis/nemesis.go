@@ -471,7 +471,14 @@ func (n *Nemesis) each(ctx context.Context, names []string, fn func(context.Cont
 // a heal start and a heal end event. It tries everything even when a step fails, and returns
 // the failures joined.
 func (n *Nemesis) HealAll(ctx context.Context) error {
+	// A node whose process exited although no fault stopped it (a crash, or a server that shut
+	// down after leaving) is started too; the heal event names it.
+	exited := n.exitedUnasked(ctx)
+	n.mark(n.down, exited, true)
 	detail := map[string]any{"unpause": n.marked(n.paused), "start": n.marked(n.down), "rejoin": n.marked(n.removed)}
+	if len(exited) > 0 {
+		detail["exited_unasked"] = exited
+	}
 	n.rec.Nemesis(history.FHeal, history.NemesisEvent{Event: history.EventStart, Targets: n.names, Detail: detail})
 
 	var errs []error
@@ -514,6 +521,28 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 		return fmt.Errorf("heal: %w", err)
 	}
 	return nil
+}
+
+// exitedUnasked lists the nodes that are not marked down, paused or removed but have exited.
+func (n *Nemesis) exitedUnasked(ctx context.Context) []string {
+	var out []string
+	var mu sync.Mutex
+	_ = n.each(ctx, n.names, func(ctx context.Context, node Node) error {
+		n.mu.Lock()
+		known := n.down[node.Name()] || n.paused[node.Name()]
+		n.mu.Unlock()
+		if known {
+			return nil
+		}
+		if gone, err := node.Exited(ctx); err == nil && gone {
+			mu.Lock()
+			out = append(out, node.Name())
+			mu.Unlock()
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out
 }
 
 func without(names []string, drop string) []string {

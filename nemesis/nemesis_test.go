@@ -402,3 +402,19 @@ func TestMembershipLeaveAsksTheFollowerToLeaveAndStartsItAtTheEnd(t *testing.T) 
 		t.Fatalf("leave of %s called %v, want leave, stop, start …", target, mine)
 	}
 }
+
+func TestHealAllStartsANodeThatExitedUnasked(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, _ := recording(t)
+	n, err := New(Options{}, c, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[1].running = false // crashed, or shut down after leaving: no fault stopped it
+	if err := n.HealAll(context.Background()); err != nil {
+		t.Fatalf("heal of a cluster with a crashed node: %v", err)
+	}
+	if running, _, _ := c.nodes[1].state(); !running {
+		t.Error("the exited node was not started")
+	}
+}

@@ -28,6 +28,9 @@ type Node interface {
 	// Wipe replaces a stopped node by a fresh one with the same name and address and empty
 	// storage (a server whose data dir was lost); it is left stopped.
 	Wipe(ctx context.Context) error
+	// Exited reports whether the node's process has exited (crashed, or left and shut down)
+	// while the nemesis did not stop it.
+	Exited(ctx context.Context) (bool, error)
 	// Pause freezes the node's processes (SIGSTOP semantics); Unpause resumes them.
 	Pause(ctx context.Context) error
 	Unpause(ctx context.Context) error
