@@ -32,7 +32,6 @@
 // -leave-on-terminate / -skip-leave-on-interrupt=false; a second signal exits at once.
 // The data dir is created if missing and is the only path the agent touches:
 // <data-dir>/node-id, <data-dir>/raft/{raft.db,snapshots/,peers.json}, <data-dir>/serf/.
-// `agent net ARGS...` is reserved for package netfault's network faults.
 //
 // Timings for fast tests and the harness (all 3 nodes on one host or one Docker network):
 //

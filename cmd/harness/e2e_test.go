@@ -60,6 +60,12 @@ func TestBadUsageExits254(t *testing.T) {
 		{"run", "--no-such-flag"},
 		{"run", "--nemesis", "meteor"},
 		{"run", "--restart-signal", "HUP"},
+		{"run", "--target", "etcd"},
+		{"run", "--target", "consul@latest"},
+		{"run", "--target", "consul", "--bootstrap", "manual"},
+		{"run", "--target", "consul", "--unsafe", "local-cas"},
+		{"run", "--agent-binary", "/nonexistent/consul"},
+		{"build", "--target", "consul@0.0.0"}, // the module proxy has no such release
 		{"check"},
 		{"check", t.TempDir()},
 		{"no-such-command"},

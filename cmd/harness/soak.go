@@ -78,6 +78,7 @@ any crash (255) beats any unknown (2) beats any invalid (1) beats valid (0).`,
 	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "client workers")
 	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second")
+	f.StringVar(&o.Target, "target", "", "what every test runs unless the matrix names targets: agent (default), consul, consul@X.Y.Z")
 	f.StringVar(&o.AgentBinary, "agent-binary", "", "run this static Linux binary (Consul's agent command line) instead of the target's build")
 	f.StringVar(&o.AgentImage, "agent-image", "", "run this image from the local engine instead of the target's build")
 	return cmd
