@@ -125,6 +125,35 @@ func TestValidRunThenCheckAgrees(t *testing.T) {
 	assertNoLeftovers(t, store)
 }
 
+// TestRealConsulRunNamesItsTarget runs the README's real-Consul example through the CLI: a
+// partitioned 3-node Consul cluster is valid, and run, check and the report name the target.
+func TestRealConsulRunNamesItsTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end on Docker")
+	}
+	store := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // may build Consul
+	defer cancel()
+	code, out := runHarness(t, ctx, "run", "--target", "consul", "--nemesis", "partition", "--nemesis-interval", "2s",
+		"--time-limit", "8s", "--store", store, "--seed", "5")
+	if code != 0 {
+		t.Fatalf("run --target consul: exit %d, want 0 (valid)\n%s", code, out)
+	}
+	if !strings.Contains(out, "target consul@1.20.1") {
+		t.Errorf("run output does not name the target:\n%s", out)
+	}
+	dir := latest(t, store)
+	code, out = runHarness(t, ctx, "check", dir)
+	if code != 0 || !strings.Contains(out, "target: consul@1.20.1 (Consul v1.20.1)") {
+		t.Errorf("check: exit %d, want 0 and the target named:\n%s", code, out)
+	}
+	report, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !strings.Contains(string(report), "consul@1.20.1 (Consul v1.20.1)") || !strings.Contains(string(report), "raft_multiplier") {
+		t.Errorf("report.html does not name the target and its command lines (%v)", err)
+	}
+	assertNoLeftovers(t, store)
+}
+
 func TestSeededBugLocalCASIsInvalid(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end on Docker")
