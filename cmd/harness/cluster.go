@@ -39,6 +39,8 @@ func newClusterCmd() *cobra.Command {
 	}
 	f := up.Flags()
 	targetFlags(f, &o)
+	nodesFlag(f, &o)
+	serverFlags(f, &o)
 	var store string
 	for _, c := range []*cobra.Command{cmd} {
 		c.PersistentFlags().StringVar(&store, "store", "store", "folder that records running clusters")
@@ -74,7 +76,7 @@ func newClusterCmd() *cobra.Command {
 		Short: "Remove a cluster (all recorded clusters without ID)",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
-				return usageErr{fmt.Errorf("down takes at most one cluster id")}
+				return usage(fmt.Errorf("down takes at most one cluster id"))
 			}
 			return nil
 		},

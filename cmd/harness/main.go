@@ -57,15 +57,11 @@ func execute(ctx context.Context, args []string) int {
 	}
 }
 
-// usageErr marks errors from flag parsing and argument checks.
-type usageErr struct{ error }
+// usage makes err a usage error (exit 254): the one type the harness and its packages use.
+func usage(err error) error { return &harness.UsageError{Msg: err.Error()} }
 
+// isCobraUsage recognises cobra's own command errors, which carry no type.
 func isCobraUsage(err error) bool {
-	var u usageErr
-	if errors.As(err, &u) {
-		return true
-	}
-	// Cobra's own argument errors carry no type.
 	msg := err.Error()
 	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") ||
 		strings.HasPrefix(msg, "unknown shorthand flag") || strings.HasPrefix(msg, "invalid argument")
@@ -84,7 +80,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage, 255 harness error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageErr{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usage(err) })
 	root.AddCommand(newRunCmd(), newCheckCmd(), newReportCmd(), newClusterCmd(), newCleanCmd(),
 		newSelftestCmd(), newSoakCmd(), newServeCmd(), newBuildCmd())
 	return root
@@ -106,7 +102,7 @@ func verdictExit(v checker.Validity) error {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return usageErr{err}
+			return usage(err)
 		}
 		return nil
 	}

@@ -32,11 +32,11 @@ func newRunCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			faults, err := nemesis.Parse(nem)
 			if err != nil {
-				return usageErr{err}
+				return usage(err)
 			}
 			o.Nemesis = faults
 			if count < 1 {
-				return usageErr{fmt.Errorf("--test-count must be at least 1, got %d", count)}
+				return usage(fmt.Errorf("--test-count must be at least 1, got %d", count))
 			}
 			var cases []results.JUnitCase
 			var verdicts []checker.Validity
@@ -71,19 +71,17 @@ func newRunCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	targetFlags(f, &o)
+	nodesFlag(f, &o)
+	serverFlags(f, &o)
+	loadFlags(f, &o)
 	f.StringVar(&o.Name, "name", "", "test name: the store folder of its runs (default: from workload, nemesis and bugs)")
-	f.DurationVar(&o.TimeLimit, "time-limit", o.TimeLimit, "how long the workload and the nemesis run")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for every random choice (0: pick one and record it)")
-	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
 	f.StringVar(&o.Workload, "workload", o.Workload, "register or set")
 	f.IntVar(&o.Keys, "keys", o.Keys, "independent register keys")
-	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "client workers, spread across nodes")
-	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second (0: unlimited)")
 	f.DurationVar(&o.OpTimeout, "op-timeout", o.OpTimeout, "timeout of one client call (expiry records info)")
 	f.StringVar(&o.ReadMode, "read-mode", o.ReadMode, "consistent, default or stale")
 	f.StringVar(&nem, "nemesis", "none", "faults: comma list of "+strings.Join(nemesis.Kinds(), ",")+", or all, or none")
 	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
-	f.DurationVar(&o.NemesisInterval, "nemesis-interval", o.NemesisInterval, "time between faults and each fault's length")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
 	f.BoolVar(&o.RestartRolling, "restart-rolling", false, "restart fault stops nodes one after another (default: all at once)")
 	f.DurationVar(&o.RecoveryTime, "recovery-time", 0, "time the healed cluster has to elect a leader every node knows (0: the target's default, 10s agent, 30s Consul)")

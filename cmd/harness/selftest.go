@@ -42,10 +42,8 @@ run folder) and exits 1 if any bug went unseen or the correct agent was judged a
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&only, "bug", nil, "run only these seeded bugs")
-	f.DurationVar(&o.TimeLimit, "time-limit", o.TimeLimit, "workload length of each test")
-	f.DurationVar(&o.NemesisInterval, "nemesis-interval", o.NemesisInterval, "time between faults")
+	nodesFlag(f, &o)
+	loadFlags(f, &o)
 	f.Int64Var(&o.Seed, "seed", 1, "seed of every test")
-	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
-	f.IntVar(&o.Nodes, "nodes", o.Nodes, "number of agent servers")
 	return cmd
 }

@@ -29,11 +29,11 @@ otherwise; nothing outside the store is served. Stop it with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if st, err := os.Stat(store); err != nil || !st.IsDir() {
-				return usageErr{fmt.Errorf("store %q is not a folder: give --store (runs are written by 'harness run')", store)}
+				return usage(fmt.Errorf("store %q is not a folder: give --store (runs are written by 'harness run')", store))
 			}
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {
-				return usageErr{fmt.Errorf("--addr %q: %v (want host:port, e.g. 127.0.0.1:8080)", addr, err)}
+				return usage(fmt.Errorf("--addr %q: %v (want host:port, e.g. 127.0.0.1:8080)", addr, err))
 			}
 			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 				fmt.Fprintf(os.Stderr, "harness: warning: serving on %s, reachable from other hosts; the store's histories and logs become readable there\n", addr)

@@ -34,7 +34,7 @@ any crash (255) beats any unknown (2) beats any invalid (1) beats valid (0).`,
 				return err
 			}
 			if so.Duration <= 0 && so.Count <= 0 {
-				return usageErr{fmt.Errorf("give --duration or --count")}
+				return usage(fmt.Errorf("give --duration or --count"))
 			}
 			sum, err := harness.Soak(cmd.Context(), o, m, so, os.Stderr)
 			if err != nil {
@@ -72,15 +72,9 @@ any crash (255) beats any unknown (2) beats any invalid (1) beats valid (0).`,
 	f.Int64Var(&so.Seed, "seed", 0, "seed of the first test; each next test adds one")
 	f.StringVar(&matrix, "matrix", "", "narrow the matrix: 'target=agent|consul;nemesis=partition|kill+pause;workload=register;read-mode=consistent;nodes=3'")
 	f.StringVar(&junit, "junit", "", "write JUnit XML to this file")
+	targetFlags(f, &o)
+	loadFlags(f, &o)
 	f.StringVar(&summaryDir, "summary-dir", "", "folder for summary.json and summary.txt (default: <store>/soak-<time>)")
-	f.DurationVar(&o.TimeLimit, "time-limit", o.TimeLimit, "workload length of each test")
-	f.DurationVar(&o.NemesisInterval, "nemesis-interval", o.NemesisInterval, "time between faults")
-	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
-	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "client workers")
-	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second")
-	f.StringVar(&o.Target, "target", "", "what every test runs unless the matrix names targets: agent (default), consul, consul@X.Y.Z")
-	f.StringVar(&o.AgentBinary, "agent-binary", "", "run this static Linux binary (Consul's agent command line) instead of the target's build")
-	f.StringVar(&o.AgentImage, "agent-image", "", "run this image from the local engine instead of the target's build")
 	return cmd
 }
 
