@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/targets"
 )
 
@@ -163,6 +164,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Name == "" {
 		o.Name = o.DefaultName()
+	}
+	if err := results.ValidTestName(o.Name); err != nil {
+		return usagef("--name: %v", err)
 	}
 	return nil
 }

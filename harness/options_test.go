@@ -19,6 +19,7 @@ func TestValidateNamesTheBadOption(t *testing.T) {
 		{func(o *Options) { o.RestartSignal = "HUP" }, "--restart-signal"},
 		{func(o *Options) { o.Unsafe = []string{"a,b"} }, "--unsafe"},
 		{func(o *Options) { o.Rate = -1 }, "--rate"},
+		{func(o *Options) { o.Name = "restart-skip=false" }, "--name"},
 	} {
 		o := Defaults()
 		tc.edit(&o)
