@@ -78,6 +78,9 @@ type Anomaly struct {
 	Key         string          `json:"key,omitempty"`
 	Process     history.Process `json:"process"`
 	Description string          `json:"description"`
+	// Visualization is the name of the file, in the checker's output folder (the run folder),
+	// that shows this anomaly, when the checker wrote one (the register checker's porcupine HTML).
+	Visualization string `json:"visualization,omitempty"`
 }
 
 // Checker judges a history. Check must not modify ops and must honour ctx where it can take
@@ -155,7 +158,7 @@ func parseInt(raw json.RawMessage) (v int64, ok bool, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, false, nil
 	}
-	if n, good := plainInt(raw); good {
+	if n, good := history.PlainInt(raw); good {
 		return n, true, nil
 	}
 	err = json.Unmarshal(raw, &v)
@@ -167,8 +170,8 @@ func parsePair(raw json.RawMessage) (a, b int64, err error) {
 	if len(raw) >= 5 && raw[0] == '[' && raw[len(raw)-1] == ']' {
 		for i := 1; i < len(raw)-1; i++ {
 			if raw[i] == ',' {
-				x, ok1 := plainInt(raw[1:i])
-				y, ok2 := plainInt(raw[i+1 : len(raw)-1])
+				x, ok1 := history.PlainInt(raw[1:i])
+				y, ok2 := history.PlainInt(raw[i+1 : len(raw)-1])
 				if ok1 && ok2 {
 					return x, y, nil
 				}
@@ -181,26 +184,4 @@ func parsePair(raw json.RawMessage) (a, b int64, err error) {
 		return 0, 0, err
 	}
 	return p[0], p[1], nil
-}
-
-// plainInt parses an optionally negative decimal of at most 18 digits, nothing else.
-func plainInt(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) == 0 || len(b) > 18 || (len(b) > 1 && b[0] == '0') {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
 }

@@ -73,7 +73,7 @@ func TestRunAll(t *testing.T) {
 	if p := res["panicky"]; p.Valid != Unknown || !strings.Contains(p.Error, "assignment to entry in nil map") {
 		t.Fatalf("panic result %+v", p)
 	}
-	if res["linearizable"].Valid != Valid || res["stats"].Valid != Valid {
+	if res[NameLinearizable].Valid != Valid || res[NameStats].Valid != Valid {
 		t.Fatalf("results %+v", res)
 	}
 	if Merge(res) != Unknown {

@@ -20,7 +20,7 @@ import (
 type Liveness struct{}
 
 // Name is "liveness".
-func (Liveness) Name() string { return "liveness" }
+func (Liveness) Name() string { return NameLiveness }
 
 // LivenessDetails is Result.Details of Liveness.
 type LivenessDetails struct {

@@ -30,7 +30,9 @@ type Register struct {
 	// Unknown, never Valid. Zero means no limit.
 	Timeout time.Duration
 	// VisualizeDir, when set, receives porcupine's HTML visualisation of each invalid key as
-	// linear-<key>.html (at most MaxVisualize keys); the files are listed in Details.
+	// linear-<key>.html, the key made file-safe by sanitize (at most MaxVisualize keys); the
+	// files are listed in Details, and each file's name is recorded in its key's anomaly
+	// (Anomaly.Visualization), which is where readers of results.json find it.
 	VisualizeDir string
 	// Parallelism is how many keys are checked at once; zero means GOMAXPROCS.
 	Parallelism int
@@ -43,7 +45,7 @@ type Register struct {
 const MaxVisualize = 5
 
 // Name is "linearizable".
-func (Register) Name() string { return "linearizable" }
+func (Register) Name() string { return NameLinearizable }
 
 // RegisterDetails is Result.Details of the Register checker.
 type RegisterDetails struct {
@@ -83,6 +85,10 @@ const (
 	fWrite
 	fCAS
 )
+
+// fDropped marks a failed op while the history is split: it certainly did not happen, so it is
+// dropped before checking. It is outside the iota range so no real kind can collide with it.
+const fDropped uint8 = 255
 
 // rop is one register operation of one key, compact and allocation-free to step.
 type rop struct {
@@ -272,7 +278,7 @@ func splitRegister(ops []history.Op) (keys []*registerKey, unknown int, err erro
 				o.a, o.present = v, present
 			}
 		case history.Fail:
-			o.kind = 255 // certainly did not happen: dropped below
+			o.kind = fDropped // certainly did not happen: dropped below
 		case history.Info:
 			// stays unknown with return ∞
 		}
@@ -280,7 +286,7 @@ func splitRegister(ops []history.Op) (keys []*registerKey, unknown int, err erro
 	for _, k := range keys {
 		kept := k.ops[:0]
 		for _, o := range k.ops {
-			if o.kind == 255 || o.kind == fRead && o.unknown {
+			if o.kind == fDropped || o.kind == fRead && o.unknown {
 				continue
 			}
 			if o.unknown {
@@ -576,6 +582,9 @@ func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remai
 			path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
 			if err := porcupine.VisualizePath(seg.model(), info, path); err == nil {
 				d.Files = append(d.Files, path)
+				if kr.Anomaly != nil {
+					kr.Anomaly.Visualization = filepath.Base(path) // also res.FirstAnomaly when it is this key's
+				}
 			}
 		}
 	}

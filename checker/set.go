@@ -16,7 +16,7 @@ import (
 type Set struct{}
 
 // Name is "set".
-func (Set) Name() string { return "set" }
+func (Set) Name() string { return NameSet }
 
 // MaxExamples bounds the examples listed per category.
 const MaxExamples = 10

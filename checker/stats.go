@@ -15,7 +15,7 @@ import (
 type Stats struct{}
 
 // Name is "stats".
-func (Stats) Name() string { return "stats" }
+func (Stats) Name() string { return NameStats }
 
 // FStats counts the completions of one f.
 type FStats struct {

@@ -72,6 +72,9 @@ func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o
 // HTTPAddr is node's HTTP API address as the harness reaches it.
 func httpAddr(n *docker.Node) string { return netip.AddrPortFrom(n.IP(), targets.HTTPPort).String() }
 
+// clientTimeout bounds one harness API call to a node (status probes, readiness writes): a healthy node answers in milliseconds, and a probe loop must move on from a paused or cut-off node quickly.
+const clientTimeout = 2 * time.Second
+
 // client returns a consul/api client for node (cached; short timeouts for status probes).
 func (c *Cluster) client(n *docker.Node) *api.Client {
 	c.mu.Lock()
@@ -81,7 +84,7 @@ func (c *Cluster) client(n *docker.Node) *api.Client {
 	}
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address = httpAddr(n)
-	cfg.HttpClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
+	cfg.HttpClient = &http.Client{Timeout: clientTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
 	cl, err := api.NewClient(cfg)
 	if err != nil {
 		panic(err) // only fails on TLS misconfiguration, which we never set

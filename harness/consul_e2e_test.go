@@ -61,7 +61,7 @@ func TestConsulStaleReadsAreCaught(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, log.String())
 	}
-	if out.Results.Valid != checker.Invalid || out.Results.Checkers["linearizable"].Valid != checker.Invalid {
+	if out.Results.Valid != checker.Invalid || out.Results.Checkers[checker.NameLinearizable].Valid != checker.Invalid {
 		t.Fatalf("stale reads on Consul under partitions: verdict %v, want invalid from the linearizability checker (%s)\n%s",
 			out.Results.Valid, out.Dir, DescribeVerdict(out.Results))
 	}

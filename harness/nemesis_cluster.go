@@ -27,20 +27,29 @@ func (nc nemesisCluster) Nodes() []nemesis.Node {
 	return out
 }
 
-// Leader is the leader every node agrees on, or the leader most nodes report, or "".
+// Leader is the leader every node agrees on, or the leader most nodes report, or "" (see
+// mostNamedLeader: ties go to the lowest name, so a seeded schedule replays).
 func (nc nemesisCluster) Leader(ctx context.Context) (string, error) {
+	return mostNamedLeader(nc.c.Leaders(ctx)), nil
+}
+
+// mostNamedLeader picks from leaders (node → the leader it reports, "" for none) the leader named
+// by the most nodes; among equally named ones the lowest name, so that the answer never depends
+// on map order. It is "" when no node names a leader.
+func mostNamedLeader(leaders map[string]string) string {
 	votes := map[string]int{}
-	best := ""
-	for _, l := range nc.c.Leaders(ctx) {
-		if l == "" {
-			continue
+	for _, l := range leaders {
+		if l != "" {
+			votes[l]++
 		}
-		votes[l]++
-		if votes[l] > votes[best] {
+	}
+	best := ""
+	for l, v := range votes {
+		if best == "" || v > votes[best] || v == votes[best] && l < best {
 			best = l
 		}
 	}
-	return best, nil
+	return best
 }
 
 // RemovePeer removes node from the Raft configuration through the leader.

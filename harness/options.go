@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/targets"
+	"github.com/raftcheck/harness/workloads"
 )
 
 // Options are everything that defines a test. They are written to test.json as given.
@@ -149,8 +150,8 @@ func (o *Options) Validate() error {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = timing.Ready
 	}
-	if !slices.Contains([]string{"register", "set"}, o.Workload) {
-		return usagef("--workload must be register or set, got %q", o.Workload)
+	if !slices.Contains(workloads.Names(), o.Workload) {
+		return usagef("--workload must be %s, got %q", strings.Join(workloads.Names(), " or "), o.Workload)
 	}
 	sig := strings.TrimPrefix(strings.ToUpper(o.RestartSignal), "SIG")
 	if !slices.Contains([]string{"KILL", "TERM", "INT"}, sig) {

@@ -162,12 +162,22 @@ func (r *run) ready(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logTailsTimeout)
 		defer cancel()
 		return fmt.Errorf("%w\n%s", err, r.cl.LogTails(tctx, 15))
 	}
 	return nil
 }
+
+// Bounds of the harness's own steps (not of the system under test).
+const (
+	// logTailsTimeout: a few Docker log reads (well under a second each) for an error message that must not hang on a stuck engine.
+	logTailsTimeout = 10 * time.Second
+	// teardownTimeout: collecting up to 9 node logs and force-removing the run's containers and network take seconds; a minute covers a slow engine.
+	teardownTimeout = 60 * time.Second
+	// healTimeout: the same minute the nemesis allows one fault action (nemesis actionTimeout), for undoing all of them and VerifyHealed.
+	healTimeout = 60 * time.Second
+)
 
 // teardown collects the node logs and removes everything the run made; it runs once, also when
 // ctx was cancelled.
@@ -175,7 +185,7 @@ func (r *run) teardown(ctx context.Context) {
 	if r.dc == nil {
 		return
 	}
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
 	_ = r.phase("teardown", func() error {
 		if r.cl != nil {
@@ -253,7 +263,7 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 	}
 	if err := r.phase("heal", func() error {
 		r.rec.Nemesis(history.FPhase, history.NemesisEvent{Event: history.PhaseHeal})
-		hctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		hctx, cancel := context.WithTimeout(ctx, healTimeout)
 		defer cancel()
 		if err := nem.HealAll(hctx); err != nil {
 			return err
@@ -368,14 +378,13 @@ func Recheck(ctx context.Context, dir, workload string, timeout time.Duration) (
 	return res, writeResults(dir, res)
 }
 
-// DescribeVerdict is the one-line summary the CLI prints.
+// DescribeVerdict is the summary the CLI prints: the verdict, then every checker that is not
+// valid in checker.Reasons' order, then the harness error.
 func DescribeVerdict(res results.Results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "verdict: %s", res.Valid)
-	for name, c := range res.Checkers {
-		if c.Valid != checker.Valid {
-			fmt.Fprintf(&b, "\n  %s: %s %s", name, c.Valid, c.Error)
-		}
+	for _, r := range checker.Reasons(res.Checkers) {
+		fmt.Fprintf(&b, "\n  %s: %s %s", r.Checker, r.Valid, r.Error)
 	}
 	if res.Error != "" {
 		fmt.Fprintf(&b, "\n  harness: %s", firstLine(res.Error))

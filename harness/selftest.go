@@ -44,6 +44,11 @@ var SeededBugs = []SeededBug{
 		Why: "after an orderly graceful leave of every server (SIGINT, one by one) even the last server has no peers: no leader, ever"},
 }
 
+// NotSelftested lists the agent's -unsafe switches that SeededBugs deliberately leaves out, each
+// with the reason. A test ties SeededBugs and this list to the agent's own list of switches
+// (agent.UnsafeNames): every switch is in exactly one of them.
+var NotSelftested = map[string]string{}
+
 // SelftestRow is one line of the self-test table.
 type SelftestRow struct {
 	Bug      string           `json:"bug"`
@@ -126,20 +131,13 @@ func contains(list []string, s string) bool {
 }
 
 // secondsToDetection is the time from the workload phase's start to the earliest anomalous op
-// that an invalid checker names; -1 when none names one.
+// that an invalid checker names (the first of checker.Reasons); -1 when none names one.
 func secondsToDetection(dir string, res results.Results) float64 {
-	best := int64(-1)
-	for _, c := range res.Checkers {
-		if c.Valid != checker.Invalid || c.FirstAnomaly == nil {
-			continue
-		}
-		if best < 0 || c.FirstAnomaly.Time < best {
-			best = c.FirstAnomaly.Time
-		}
-	}
-	if best < 0 {
+	rs := checker.Reasons(res.Checkers)
+	if len(rs) == 0 || rs[0].Valid != checker.Invalid || rs[0].Anomaly == nil {
 		return -1
 	}
+	best := rs[0].Anomaly.Time
 	ops, err := history.ReadFile(filepath.Join(dir, results.HistoryFile))
 	if err != nil {
 		return -1

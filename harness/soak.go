@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/targets"
+	"github.com/raftcheck/harness/workloads"
 )
 
 // Matrix is the set of test configurations a soak cycles through.
@@ -31,7 +31,7 @@ type Matrix struct {
 func DefaultMatrix() Matrix {
 	return Matrix{
 		Nemesis:   [][]string{{"partition"}, {"kill"}, {"pause"}, {"restart"}, {"membership"}, {"loss"}, {"partition", "kill", "pause", "restart", "membership", "loss"}},
-		Workloads: []string{"register", "set"},
+		Workloads: workloads.Names(),
 		ReadModes: []string{"consistent", "default"},
 		Nodes:     []int{3, 5},
 	}
@@ -203,26 +203,9 @@ func Soak(ctx context.Context, base Options, m Matrix, so SoakOptions, log io.Wr
 	return sum, nil
 }
 
-// FirstFailure names the first checker (by name) that is invalid, else the first that is not
-// valid, with its reason; else the harness error.
-func FirstFailure(res results.Results) string {
-	names := make([]string, 0, len(res.Checkers))
-	for n := range res.Checkers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if c := res.Checkers[n]; c.Valid == checker.Invalid {
-			return n + ": " + c.Error
-		}
-	}
-	for _, n := range names {
-		if c := res.Checkers[n]; c.Valid != checker.Valid {
-			return n + ": " + c.Error
-		}
-	}
-	return firstLine(res.Error)
-}
+// FirstFailure is the run's one-line reason, res.Reason(): the first checker in checker.Reasons'
+// order ("checker: error"), else the harness error's first line.
+func FirstFailure(res results.Results) string { return res.Reason() }
 
 // prunePassed deletes the folders of all but the newest keep valid runs.
 func prunePassed(runs []SoakRun, keep int) {

@@ -182,133 +182,177 @@ func (f *Fault) End(ctx context.Context) error {
 }
 
 // prepare resolves the step's targets into f and returns the action applying it; f.undo is
-// set to its reversal.
+// set to its reversal. Each fault kind has its own prepare function.
 func (n *Nemesis) prepare(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
 	switch f.Step.Fault {
 	case FaultPartition:
-		leader := ""
-		if f.Step.Target == ShapeIsolateLeader {
-			leader = n.leader(ctx, f)
-		}
-		g, t, err := shapeGrudge(f.Step.Target, n.names, leader, r)
-		if err != nil {
-			return nil, err
-		}
-		f.Targets, f.Detail["grudge"] = t, g
-		f.undo = func(ctx context.Context) error {
-			n.mu.Lock()
-			n.part = nil
-			n.mu.Unlock()
-			return n.applyNet(ctx, n.names)
-		}
-		return func(ctx context.Context) error {
-			n.mu.Lock()
-			n.part = g
-			n.mu.Unlock()
-			return n.applyNet(ctx, n.names)
-		}, nil
-
+		return n.preparePartition(ctx, f, r)
 	case FaultLoss:
-		pct := n.opts.LossMin + r.IntN(n.opts.LossMax-n.opts.LossMin+1)
-		f.Targets, f.Detail["percent"] = n.names, pct
-		f.undo = func(ctx context.Context) error {
-			n.mu.Lock()
-			clear(n.loss)
-			n.mu.Unlock()
-			return n.applyNet(ctx, n.names)
-		}
-		return func(ctx context.Context) error {
-			n.mu.Lock()
-			for _, name := range n.names {
-				n.loss[name] = lossRule{percent: pct, peers: without(n.names, name)}
-			}
-			n.mu.Unlock()
-			return n.applyNet(ctx, n.names)
-		}, nil
-
-	case FaultKill, FaultRestart:
-		if f.Step.Fault == FaultRestart {
-			f.Targets, f.Detail["signal"] = n.names, n.opts.RestartSignal
-			f.Detail["rolling"] = n.opts.RestartRolling
-		} else {
-			f.Targets = n.pickNodes(ctx, f, r)
-		}
-		f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
-		return func(ctx context.Context) error {
-			n.mark(n.down, f.Targets, true)
-			if f.Step.Fault == FaultRestart && n.opts.RestartRolling {
-				var errs []error
-				for _, name := range f.Targets {
-					if err := n.byName[name].Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout); err != nil {
-						errs = append(errs, fmt.Errorf("%s: %w", name, err))
-					}
-				}
-				return errors.Join(errs...)
-			}
-			return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
-				if f.Step.Fault == FaultKill {
-					return node.Kill(ctx)
-				}
-				return node.Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout)
-			})
-		}, nil
-
+		return n.prepareLoss(f, r)
+	case FaultKill:
+		return n.prepareKill(ctx, f, r)
+	case FaultRestart:
+		return n.prepareRestart(f)
 	case FaultPause:
-		f.Targets = n.pickNodes(ctx, f, r)
-		f.undo = func(ctx context.Context) error { return n.unpauseNodes(ctx, f.Targets) }
-		return func(ctx context.Context) error {
-			n.mark(n.paused, f.Targets, true)
-			return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error { return node.Pause(ctx) })
-		}, nil
-
+		return n.preparePause(ctx, f, r)
 	case FaultMembership:
-		leader := n.leader(ctx, f)
-		candidates := without(n.names, leader)
-		f.Targets = []string{candidates[r.IntN(len(candidates))]}
-		if f.Step.Target == "replace-follower" {
-			// A new server joins where an old one was: the leader must drop the stale entry
-			// (same address, old id) and add the newcomer. Nothing is left to undo.
-			f.Detail["action"] = "replace"
-			f.undo = func(context.Context) error { return nil }
-			return func(ctx context.Context) error {
-				node := n.byName[f.Targets[0]]
-				n.mark(n.down, f.Targets, true)
-				if err := node.Kill(ctx); err != nil {
-					return err
-				}
-				if err := node.Wipe(ctx); err != nil {
-					return err
-				}
-				if err := node.Start(ctx); err != nil {
-					return err
-				}
-				n.mark(n.down, f.Targets, false)
-				return n.netFault(ctx, node)
-			}, nil
-		}
-		if f.Step.Target == "leave-follower" {
-			// The server leaves through its own API and shuts down; at the end it starts again
-			// on its old data and rejoins through -retry-join.
-			f.Detail["action"] = "leave"
-			f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
-			return func(ctx context.Context) error {
-				n.mark(n.down, f.Targets, true)
-				if err := n.c.Leave(ctx, f.Targets[0]); err != nil {
-					return err
-				}
-				// A server that left exits by itself; one that did not within StopTimeout is
-				// stopped, so that the end of the fault always starts it.
-				return n.byName[f.Targets[0]].Stop(ctx, "TERM", n.opts.StopTimeout)
-			}, nil
-		}
-		f.Detail["action"] = "remove"
-		f.undo = func(ctx context.Context) error { return n.rejoinNodes(ctx, f.Targets) }
-		return func(ctx context.Context) error {
-			n.mark(n.removed, f.Targets, true)
-			return n.c.RemovePeer(ctx, f.Targets[0])
-		}, nil
+		return n.prepareMembership(ctx, f, r)
 	}
 	return nil, fmt.Errorf("unknown fault %q", f.Step.Fault)
+}
+
+// preparePartition cuts links by the step's grudge shape (around the leader for
+// isolate-leader); the end heals the partition.
+func (n *Nemesis) preparePartition(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
+	leader := ""
+	if f.Step.Target == ShapeIsolateLeader {
+		leader = n.leader(ctx, f)
+	}
+	g, t, err := shapeGrudge(f.Step.Target, n.names, leader, r)
+	if err != nil {
+		return nil, err
+	}
+	f.Targets, f.Detail["grudge"] = t, g
+	f.undo = func(ctx context.Context) error {
+		n.mu.Lock()
+		n.part = nil
+		n.mu.Unlock()
+		return n.applyNet(ctx, n.names)
+	}
+	return func(ctx context.Context) error {
+		n.mu.Lock()
+		n.part = g
+		n.mu.Unlock()
+		return n.applyNet(ctx, n.names)
+	}, nil
+}
+
+// prepareLoss drops a random percentage (LossMin–LossMax) of packets on every link between
+// nodes; the end clears the loss.
+func (n *Nemesis) prepareLoss(f *Fault, r *rand.Rand) (func(context.Context) error, error) {
+	pct := n.opts.LossMin + r.IntN(n.opts.LossMax-n.opts.LossMin+1)
+	f.Targets, f.Detail["percent"] = n.names, pct
+	f.undo = func(ctx context.Context) error {
+		n.mu.Lock()
+		clear(n.loss)
+		n.mu.Unlock()
+		return n.applyNet(ctx, n.names)
+	}
+	return func(ctx context.Context) error {
+		n.mu.Lock()
+		for _, name := range n.names {
+			n.loss[name] = lossRule{percent: pct, peers: without(n.names, name)}
+		}
+		n.mu.Unlock()
+		return n.applyNet(ctx, n.names)
+	}, nil
+}
+
+// prepareKill SIGKILLs the step's nodes (one, the leader or a minority); the end starts them.
+func (n *Nemesis) prepareKill(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
+	f.Targets = n.pickNodes(ctx, f, r)
+	f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+	return func(ctx context.Context) error {
+		n.mark(n.down, f.Targets, true)
+		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error { return node.Kill(ctx) })
+	}, nil
+}
+
+// prepareRestart stops every node with RestartSignal, all at once or one after another
+// (RestartRolling); the end starts them all.
+func (n *Nemesis) prepareRestart(f *Fault) (func(context.Context) error, error) {
+	f.Targets, f.Detail["signal"] = n.names, n.opts.RestartSignal
+	f.Detail["rolling"] = n.opts.RestartRolling
+	f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+	return func(ctx context.Context) error {
+		n.mark(n.down, f.Targets, true)
+		if n.opts.RestartRolling {
+			var errs []error
+			for _, name := range f.Targets {
+				if err := n.byName[name].Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				}
+			}
+			return errors.Join(errs...)
+		}
+		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
+			return node.Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout)
+		})
+	}, nil
+}
+
+// preparePause SIGSTOPs the step's nodes; the end resumes them.
+func (n *Nemesis) preparePause(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
+	f.Targets = n.pickNodes(ctx, f, r)
+	f.undo = func(ctx context.Context) error { return n.unpauseNodes(ctx, f.Targets) }
+	return func(ctx context.Context) error {
+		n.mark(n.paused, f.Targets, true)
+		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error { return node.Pause(ctx) })
+	}, nil
+}
+
+// prepareMembership picks a random follower and, by the step's target, replaces it by a fresh
+// server, has it leave gracefully, or removes it from the Raft configuration.
+func (n *Nemesis) prepareMembership(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
+	leader := n.leader(ctx, f)
+	candidates := without(n.names, leader)
+	f.Targets = []string{candidates[r.IntN(len(candidates))]}
+	switch f.Step.Target {
+	case "replace-follower":
+		return n.replaceFollower(f), nil
+	case "leave-follower":
+		return n.leaveFollower(f), nil
+	}
+	return n.removeFollower(f), nil
+}
+
+// replaceFollower: a new server joins where an old one was: the leader must drop the stale
+// entry (same address, old id) and add the newcomer. Nothing is left to undo.
+func (n *Nemesis) replaceFollower(f *Fault) func(context.Context) error {
+	f.Detail["action"] = "replace"
+	f.undo = func(context.Context) error { return nil }
+	return func(ctx context.Context) error {
+		node := n.byName[f.Targets[0]]
+		n.mark(n.down, f.Targets, true)
+		if err := node.Kill(ctx); err != nil {
+			return err
+		}
+		if err := node.Wipe(ctx); err != nil {
+			return err
+		}
+		if err := node.Start(ctx); err != nil {
+			return err
+		}
+		n.mark(n.down, f.Targets, false)
+		return n.netFault(ctx, node)
+	}
+}
+
+// leaveFollower: the server leaves through its own API and shuts down; at the end it starts
+// again on its old data and rejoins through -retry-join.
+func (n *Nemesis) leaveFollower(f *Fault) func(context.Context) error {
+	f.Detail["action"] = "leave"
+	f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+	return func(ctx context.Context) error {
+		n.mark(n.down, f.Targets, true)
+		if err := n.c.Leave(ctx, f.Targets[0]); err != nil {
+			return err
+		}
+		// A server that left exits by itself; one that did not within StopTimeout is
+		// stopped, so that the end of the fault always starts it.
+		return n.byName[f.Targets[0]].Stop(ctx, "TERM", n.opts.StopTimeout)
+	}
+}
+
+// removeFollower removes the server from the Raft configuration through the leader; at the end
+// it rejoins.
+func (n *Nemesis) removeFollower(f *Fault) func(context.Context) error {
+	f.Detail["action"] = "remove"
+	f.undo = func(ctx context.Context) error { return n.rejoinNodes(ctx, f.Targets) }
+	return func(ctx context.Context) error {
+		n.mark(n.removed, f.Targets, true)
+		return n.c.RemovePeer(ctx, f.Targets[0])
+	}
 }
 
 // leader asks the cluster for its leader and notes the answer in f's detail; "" if unknown.

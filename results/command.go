@@ -2,6 +2,7 @@ package results
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,17 +61,42 @@ func (t TestInfo) NodeCommandLines() [][2]string {
 	return out
 }
 
-// Flags of `harness run` that do not change the test and are dropped from a reproduction.
-var dropFlags = map[string]bool{"--seed": true, "--test-count": true, "--junit": true}
+// The names a reproduction relies on, each defined once here. The options are test.json's keys
+// (the JSON names of harness.Options); the flags are `harness run`'s. Tests in package harness
+// and in cmd/harness check these lists against Options and the run command, so a renamed option
+// or flag fails a test instead of silently dropping out of the reproduction.
+const (
+	// OptionSeed is the seed option; ReproduceCommand gives it as FlagSeed.
+	OptionSeed = "seed"
+	// OptionAgentArgs is the one list option whose flag is repeated, once per element, and
+	// named in the singular: FlagAgentArg.
+	OptionAgentArgs = "agent_args"
+	// FlagSeed is `harness run --seed`.
+	FlagSeed = "--seed"
+	// FlagAgentArg is `harness run --agent-arg`, repeatable.
+	FlagAgentArg = "--agent-arg"
+)
 
-// durationOptions are the options stored as nanoseconds.
-var durationOptions = map[string]bool{"time_limit": true, "op_timeout": true, "nemesis_interval": true,
-	"recovery_time": true, "check_timeout": true, "ready_timeout": true}
+// RunOnlyFlags are the flags of `harness run` that do not change the test (which seed, how many
+// runs, where JUnit goes); a reproduction drops them and adds FlagSeed N.
+var RunOnlyFlags = []string{FlagSeed, "--test-count", "--junit"}
+
+// DurationOptions are the options stored as nanoseconds: the time.Duration fields of
+// harness.Options, by their JSON names.
+var DurationOptions = []string{"time_limit", "op_timeout", "nemesis_interval", "recovery_time", "check_timeout", "ready_timeout"}
+
+// OptionFlag is the `harness run` flag that sets the option named key: option foo_bar is
+// --foo-bar, and OptionAgentArgs is FlagAgentArg.
+func OptionFlag(key string) string {
+	if key == OptionAgentArgs {
+		return FlagAgentArg
+	}
+	return "--" + strings.ReplaceAll(key, "_", "-")
+}
 
 // ReproduceCommand returns the shell command that runs the same test again with the same seed:
-// the recorded `harness run` command line without --seed, --test-count and --junit, plus
-// --seed N. When the run was not started by `harness run` (soak, selftest), it is rebuilt from
-// the options instead.
+// the recorded `harness run` command line without the RunOnlyFlags, plus --seed N. When the run
+// was not started by `harness run` (soak, selftest), it is rebuilt from the options instead.
 func ReproduceCommand(t TestInfo) string {
 	args := []string{"harness", "run"}
 	if len(t.CommandLine) >= 2 && t.CommandLine[1] == "run" {
@@ -78,7 +104,7 @@ func ReproduceCommand(t TestInfo) string {
 		for i := 0; i < len(rest); i++ {
 			a := rest[i]
 			name, _, hasValue := strings.Cut(a, "=")
-			if dropFlags[name] {
+			if slices.Contains(RunOnlyFlags, name) {
 				if !hasValue {
 					i++ // the value is the next argument
 				}
@@ -89,14 +115,14 @@ func ReproduceCommand(t TestInfo) string {
 	} else {
 		args = append(args, optionFlags(t.Options)...)
 	}
-	args = append(args, "--seed", strconv.FormatInt(t.Seed, 10))
+	args = append(args, FlagSeed, strconv.FormatInt(t.Seed, 10))
 	for i, a := range args {
 		args[i] = shellQuote(a)
 	}
 	return strings.Join(args, " ")
 }
 
-// optionFlags turns stored options back into `harness run` flags (option foo_bar is --foo-bar).
+// optionFlags turns stored options back into `harness run` flags (named by OptionFlag).
 func optionFlags(opts map[string]json.RawMessage) []string {
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
@@ -105,15 +131,15 @@ func optionFlags(opts map[string]json.RawMessage) []string {
 	sort.Strings(keys)
 	var out []string
 	for _, k := range keys {
-		if k == "seed" {
+		if k == OptionSeed {
 			continue
 		}
-		flag := "--" + strings.ReplaceAll(k, "_", "-")
+		flag := OptionFlag(k)
 		var list []string
 		if json.Unmarshal(opts[k], &list) == nil {
-			if k == "agent_args" {
+			if k == OptionAgentArgs {
 				for _, a := range list {
-					out = append(out, "--agent-arg="+a)
+					out = append(out, flag+"="+a)
 				}
 			} else if len(list) > 0 {
 				out = append(out, flag+"="+strings.Join(list, ","))
@@ -136,7 +162,7 @@ func optionText(key string, raw json.RawMessage) string {
 		return s
 	}
 	var n int64
-	if durationOptions[key] && json.Unmarshal(raw, &n) == nil {
+	if slices.Contains(DurationOptions, key) && json.Unmarshal(raw, &n) == nil {
 		return time.Duration(n).String()
 	}
 	var list []string

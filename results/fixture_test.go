@@ -127,11 +127,12 @@ func makeRun(t *testing.T, store, test, stamp string, hostile bool) fixture {
 	res := Results{
 		Valid: checker.Invalid,
 		Checkers: map[string]checker.Result{
-			"linearizable": {Valid: checker.Invalid, Error: reason,
-				Details:      map[string]any{"invalid_keys": []string{"r1"}, "files": []string{"linear-r1.html"}},
-				FirstAnomaly: &checker.Anomaly{Index: anomaly, Time: 1.4e9, Key: "r1", Process: 1, Description: reason}},
-			"stats":    {Valid: checker.Valid, Details: map[string]any{"ok": 280}},
-			"liveness": {Valid: checker.Valid, Details: map[string]any{"recovery_seconds": 1.7, "leader": "n2"}},
+			checker.NameLinearizable: {Valid: checker.Invalid, Error: reason,
+				Details: map[string]any{"invalid_keys": []string{"r1"}, "files": []string{"linear-r1.html"}},
+				FirstAnomaly: &checker.Anomaly{Index: anomaly, Time: 1.4e9, Key: "r1", Process: 1, Description: reason,
+					Visualization: "linear-r1.html"}},
+			checker.NameStats:    {Valid: checker.Valid, Details: map[string]any{"ok": 280}},
+			checker.NameLiveness: {Valid: checker.Valid, Details: map[string]any{"recovery_seconds": 1.7, "leader": "n2"}},
 		},
 		Phases: []Phase{{Name: "setup", Seconds: 2.5}, {Name: "workload", Seconds: 6}, {Name: "check", Seconds: 0.1}},
 		Ops:    len(h.ops),

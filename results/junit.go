@@ -15,8 +15,14 @@ type JUnitCase struct {
 	Name     string
 	Dir      string // the run folder, written to system-out
 	Valid    checker.Validity
-	Reason   string // why the run is not valid (first failing checker)
+	Reason   string // why the run is not valid: Results.Reason (see NewJUnitCase)
 	Duration time.Duration
+}
+
+// NewJUnitCase is the test case of a run with results res: its verdict, and as its reason
+// res.Reason(), the first of checker.Reasons, the order every verdict summary uses.
+func NewJUnitCase(name, dir string, res Results, d time.Duration) JUnitCase {
+	return JUnitCase{Name: name, Dir: dir, Valid: res.Valid, Reason: res.Reason(), Duration: d}
 }
 
 // JUnit XML elements (the common Jenkins/Surefire dialect).

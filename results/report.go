@@ -9,9 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/history"
@@ -183,40 +183,25 @@ func buildReport(dir string) *reportView {
 		if s, ok := setElements(name, r); ok {
 			v.Sets = append(v.Sets, s)
 		}
-		if name == "liveness" {
+		if name == checker.NameLiveness {
 			v.Recovery = flatten(r.Details)
 		}
 	}
-	v.Why = why(res, names)
+	v.Why = why(res)
 	v.Anomaly = findAnomaly(res, names, cops, end, v.Faults, v.Visuals)
 	return v
 }
 
-// why lists the checkers that decided the verdict: the invalid ones (earliest anomaly first),
+// why lists the checkers that decided the verdict, in checker.Reasons' order: the invalid ones,
 // or, when none is invalid, the unknown ones.
-func why(res Results, names []string) []whyRow {
+func why(res Results) []whyRow {
 	var out []whyRow
-	for _, want := range []checker.Validity{checker.Invalid, checker.Unknown} {
-		var bad []string
-		for _, n := range names {
-			if res.Checkers[n].Valid == want {
-				bad = append(bad, n)
-			}
+	rs := checker.Reasons(res.Checkers)
+	for _, r := range rs {
+		if r.Valid != rs[0].Valid {
+			break // the invalid checkers came first and decided the verdict
 		}
-		sort.SliceStable(bad, func(i, j int) bool {
-			a, b := res.Checkers[bad[i]].FirstAnomaly, res.Checkers[bad[j]].FirstAnomaly
-			return a != nil && (b == nil || a.Time < b.Time)
-		})
-		for _, n := range bad {
-			reason := res.Checkers[n].Error
-			if reason == "" {
-				reason = "(no reason given)"
-			}
-			out = append(out, whyRow{Checker: n, Reason: reason})
-		}
-		if len(out) > 0 {
-			break
-		}
+		out = append(out, whyRow{Checker: r.Checker, Reason: r.Error})
 	}
 	return out
 }
@@ -224,7 +209,7 @@ func why(res Results, names []string) []whyRow {
 // findAnomaly builds the excerpt of the first anomaly on a key: the linearizable checker's
 // when it has one, else that of any non-valid checker that names a key.
 func findAnomaly(res Results, names []string, cops []clientOp, end int64, faults []faultWindow, visuals []string) *anomalyView {
-	order := append([]string{"linearizable"}, names...)
+	order := append([]string{checker.NameLinearizable}, names...)
 	for _, n := range order {
 		r, ok := res.Checkers[n]
 		if !ok || r.Valid == checker.Valid || r.FirstAnomaly == nil || r.FirstAnomaly.Key == "" {
@@ -233,7 +218,7 @@ func findAnomaly(res Results, names []string, cops []clientOp, end int64, faults
 		a := r.FirstAnomaly
 		ex := excerpt(cops, a.Key, a.Index, end)
 		av := &anomalyView{Checker: n, Key: a.Key, Description: a.Description, Index: a.Index, Process: a.Process,
-			Time: float64(a.Time) / 1e9, Excerpt: ex, Visual: visualFor(a.Key, visuals)}
+			Time: float64(a.Time) / 1e9, Excerpt: ex, Visual: visualFor(a, visuals)}
 		if len(ex) > 0 {
 			av.Timeline = buildTimeline(ex, a.Index, end, faults)
 		}
@@ -242,33 +227,14 @@ func findAnomaly(res Results, names []string, cops []clientOp, end int64, faults
 	return nil
 }
 
-// visualFor picks porcupine's visualisation of key among the linear-*.html files: the one named
-// after the key as the register checker names it, or the only one there is.
-func visualFor(key string, visuals []string) string {
-	want := "linear-" + fileSafe(key) + ".html"
-	for _, f := range visuals {
-		if f == want {
-			return f
-		}
-	}
-	if len(visuals) == 1 {
-		return visuals[0]
+// visualFor is the visualisation file the checker recorded for the anomaly
+// (checker.Anomaly.Visualization), provided it is one of the run folder's visualisations: a
+// name in results.json never links outside the folder or to a file that is not there.
+func visualFor(a *checker.Anomaly, visuals []string) string {
+	if a.Visualization != "" && slices.Contains(visuals, a.Visualization) {
+		return a.Visualization
 	}
 	return ""
-}
-
-// fileSafe replaces every character but letters, digits, '-', '_' and '.' by '_', as the
-// register checker does when it names a visualisation file.
-func fileSafe(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
 }
 
 // setElements reads the lost and unexpected elements from a set checker's details: counts in
@@ -336,7 +302,7 @@ func flatten(d any) [][2]string {
 	}
 	var rows [][2]string
 	for k, x := range m {
-		rows = append(rows, [2]string{k, truncate(compact(x), 400)})
+		rows = append(rows, [2]string{k, history.Truncate(compact(x), 400)})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
 	return rows
@@ -362,18 +328,7 @@ func detailsText(d any) string {
 	if err != nil {
 		return fmt.Sprint(d)
 	}
-	return truncate(string(b), maxDetailsChars)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + fmt.Sprintf("… (%d more bytes)", len(s)-cut)
+	return history.Truncate(string(b), maxDetailsChars)
 }
 
 // globRel lists files in dir matching pattern, by name.

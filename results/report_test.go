@@ -247,10 +247,10 @@ func TestReportEscapes(t *testing.T) {
 	fx := makeRun(t, t.TempDir(), "evil", "20260102T030405", true)
 	res := readResults(t, fx.dir)
 	// Make the hostile key the anomaly, so it reaches the timeline too.
-	lin := res.Checkers["linearizable"]
+	lin := res.Checkers[checker.NameLinearizable]
 	lin.FirstAnomaly.Key = evilScript
 	lin.FirstAnomaly.Index = fx.ops[len(fx.ops)-4].Index
-	res.Checkers["linearizable"] = lin
+	res.Checkers[checker.NameLinearizable] = lin
 	if err := WriteJSON(filepath.Join(fx.dir, ResultsFile), res); err != nil {
 		t.Fatal(err)
 	}
@@ -314,12 +314,12 @@ func TestSetElements(t *testing.T) {
 		map[string]any{"lost": 3, "lost_examples": []int{4, 5}, "unexpected": 0},
 		map[string]any{"lost": []int{4, 5, 6}, "unexpected": []int{}},
 	} {
-		s, ok := setElements("set", checker.Result{Valid: checker.Invalid, Details: d})
+		s, ok := setElements(checker.NameSet, checker.Result{Valid: checker.Invalid, Details: d})
 		if !ok || s.LostN != 3 || s.UnexpectedN != 0 || len(s.Lost) < 2 || s.Lost[0] != "4" || len(s.Unexpected) != 0 {
 			t.Errorf("setElements(%v) = %+v, %v", d, s, ok)
 		}
 	}
-	if _, ok := setElements("stats", checker.Result{Details: map[string]any{"ok": 1}}); ok {
+	if _, ok := setElements(checker.NameStats, checker.Result{Details: map[string]any{"ok": 1}}); ok {
 		t.Errorf("stats details taken for a set")
 	}
 }

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"strings"
 	"time"
 
 	"github.com/raftcheck/harness/checker"
@@ -32,4 +33,15 @@ type Results struct {
 	Ops      int                       `json:"ops"`
 	Error    string                    `json:"error,omitempty"` // a harness error that ended the run early
 	Checked  time.Time                 `json:"checked"`
+}
+
+// Reason is the one-line reason of a run that is not valid: the first of checker.Reasons
+// ("checker: error", in that documented order), else the first line of the harness error, else
+// "". The soak summary and JUnit (NewJUnitCase, harness.FirstFailure) give it.
+func (r Results) Reason() string {
+	if rs := checker.Reasons(r.Checkers); len(rs) > 0 {
+		return rs[0].String()
+	}
+	first, _, _ := strings.Cut(r.Error, "\n")
+	return first
 }

@@ -97,13 +97,9 @@ func errText(err error) string {
 	return truncate(err.Error(), 120)
 }
 
-func truncate(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
+// truncate trims s and shortens it to n bytes (history.Truncate: on a character boundary, saying
+// how much was cut).
+func truncate(s string, n int) string { return history.Truncate(strings.TrimSpace(s), n) }
 
 // decodeInt parses a stored value; registers and set elements are decimal strings.
 func decodeInt(b []byte) (int64, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/raftcheck/harness/harness"
 	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/workloads"
 )
 
 func newRunCmd() *cobra.Command {
@@ -50,8 +51,7 @@ func newRunCmd() *cobra.Command {
 				if out != nil {
 					fmt.Println(harness.DescribeVerdict(out.Results))
 					fmt.Printf("run folder: %s\n", out.Dir)
-					cases = append(cases, results.JUnitCase{Name: fmt.Sprintf("%s #%d", oi.Name, i+1), Dir: out.Dir,
-						Valid: out.Results.Valid, Reason: harness.FirstFailure(out.Results), Duration: time.Since(t0)})
+					cases = append(cases, results.NewJUnitCase(fmt.Sprintf("%s #%d", oi.Name, i+1), out.Dir, out.Results, time.Since(t0)))
 				}
 				if err != nil {
 					return err
@@ -76,7 +76,7 @@ func newRunCmd() *cobra.Command {
 	loadFlags(f, &o)
 	f.StringVar(&o.Name, "name", "", "test name: the store folder of its runs (default: from workload, nemesis and bugs)")
 	f.Int64Var(&o.Seed, "seed", 0, "seed for every random choice (0: pick one and record it)")
-	f.StringVar(&o.Workload, "workload", o.Workload, "register or set")
+	f.StringVar(&o.Workload, "workload", o.Workload, strings.Join(workloads.Names(), " or "))
 	f.IntVar(&o.Keys, "keys", o.Keys, "independent register keys")
 	f.DurationVar(&o.OpTimeout, "op-timeout", o.OpTimeout, "timeout of one client call (expiry records info)")
 	f.StringVar(&o.ReadMode, "read-mode", o.ReadMode, "consistent, default or stale")

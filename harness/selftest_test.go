@@ -1,0 +1,46 @@
+package harness
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/raftcheck/harness/agent"
+	"github.com/raftcheck/harness/workloads"
+)
+
+// TestSeededBugsMatchAgent ties the self-test to the agent's seeded bugs: every bug the
+// self-test runs is an -unsafe switch the agent knows, and every switch the agent knows is
+// either self-tested or listed in NotSelftested with a reason.
+func TestSeededBugsMatchAgent(t *testing.T) {
+	tested := map[string]bool{}
+	for _, b := range SeededBugs {
+		if !slices.Contains(agent.UnsafeNames, b.Name) {
+			t.Errorf("SeededBugs has %q, which the agent does not know (agent.UnsafeNames: %v)", b.Name, agent.UnsafeNames)
+		}
+		if tested[b.Name] {
+			t.Errorf("SeededBugs lists %q twice", b.Name)
+		}
+		tested[b.Name] = true
+		if !slices.Contains(workloads.Names(), b.Workload) {
+			t.Errorf("seeded bug %q: unknown workload %q", b.Name, b.Workload)
+		}
+		if b.Why == "" {
+			t.Errorf("seeded bug %q does not say how it shows", b.Name)
+		}
+	}
+	for name, why := range NotSelftested {
+		switch {
+		case !slices.Contains(agent.UnsafeNames, name):
+			t.Errorf("NotSelftested has %q, which the agent does not know", name)
+		case tested[name]:
+			t.Errorf("%q is both in SeededBugs and in NotSelftested", name)
+		case why == "":
+			t.Errorf("NotSelftested[%q] gives no reason", name)
+		}
+	}
+	for _, name := range agent.UnsafeNames {
+		if _, skipped := NotSelftested[name]; !tested[name] && !skipped {
+			t.Errorf("the agent's -unsafe=%s has no self-test row in SeededBugs (add one, or list it in NotSelftested with a reason)", name)
+		}
+	}
+}
