@@ -2,10 +2,13 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +46,7 @@ func TestConsulAPIClient(t *testing.T) {
 			}
 		}
 	}
-	p, _, _ := kv.Get("app/a", &api.QueryOptions{RequireConsistent: true})
+	p := mustGet(t, kv, "app/a")
 	ok, _, err := kv.CAS(&api.KVPair{Key: "app/a", Value: []byte("2"), ModifyIndex: p.ModifyIndex + 100}, nil)
 	if err != nil || ok {
 		t.Fatalf("stale CAS succeeded: %v %v", ok, err)
@@ -56,7 +59,9 @@ func TestConsulAPIClient(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("CAS create failed: %v %v", ok, err)
 	}
-	kv.Put(&api.KVPair{Key: "app/sub/x", Value: []byte("x")}, nil)
+	if _, err := kv.Put(&api.KVPair{Key: "app/sub/x", Value: []byte("x")}, nil); err != nil {
+		t.Fatal(err)
+	}
 	list, _, err := kv.List("app/", &api.QueryOptions{RequireConsistent: true})
 	if err != nil || len(list) != 3 {
 		t.Fatalf("list: %v %v", list, err)
@@ -65,7 +70,7 @@ func TestConsulAPIClient(t *testing.T) {
 	if err != nil || strings.Join(keys, ",") != "app/a,app/new,app/sub/" {
 		t.Fatalf("keys: %v %v", keys, err)
 	}
-	p, _, _ = kv.Get("app/new", &api.QueryOptions{RequireConsistent: true})
+	p = mustGet(t, kv, "app/new")
 	if ok, _, err := kv.DeleteCAS(&api.KVPair{Key: "app/new", ModifyIndex: p.ModifyIndex + 1}, nil); err != nil || ok {
 		t.Fatalf("stale DeleteCAS: %v %v", ok, err)
 	}
@@ -75,12 +80,12 @@ func TestConsulAPIClient(t *testing.T) {
 	if _, err := kv.Delete("app/sub/x", nil); err != nil {
 		t.Fatal(err)
 	}
-	if p, _, _ := kv.Get("app/sub/x", &api.QueryOptions{RequireConsistent: true}); p != nil {
-		t.Fatalf("deleted key still there: %+v", p)
+	if p, _, err := kv.Get("app/sub/x", &api.QueryOptions{RequireConsistent: true}); err != nil || p != nil {
+		t.Fatalf("deleted key still there: %+v %v", p, err)
 	}
 
 	// Txn: commit, then a rollback with a stale check.
-	a, _, _ := kv.Get("app/a", &api.QueryOptions{RequireConsistent: true})
+	a := mustGet(t, kv, "app/a")
 	ok, resp, _, err := kv.Txn(api.KVTxnOps{
 		{Verb: api.KVCheckIndex, Key: "app/a", Index: a.ModifyIndex},
 		{Verb: api.KVSet, Key: "app/t1", Value: []byte("t")},
@@ -96,23 +101,48 @@ func TestConsulAPIClient(t *testing.T) {
 	if err != nil || ok || len(resp.Errors) != 1 || resp.Errors[0].OpIndex != 1 {
 		t.Fatalf("txn rollback: ok=%v resp=%+v err=%v", ok, resp, err)
 	}
-	if p, _, _ := kv.Get("app/t2", &api.QueryOptions{RequireConsistent: true}); p != nil {
-		t.Fatal("rolled-back txn wrote app/t2")
+	if p, _, err := kv.Get("app/t2", &api.QueryOptions{RequireConsistent: true}); err != nil || p != nil {
+		t.Fatalf("rolled-back txn wrote app/t2: %+v %v", p, err)
 	}
 
-	// Blocking query returns after a write.
+	// Blocking query returns after a write. The write is issued once the query has been sent to
+	// the agent (observed through httptrace), so a query that does not block returns "2".
 	_, meta, err := kv.Get("app/a", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		time.Sleep(300 * time.Millisecond)
-		kv.Put(&api.KVPair{Key: "app/a", Value: []byte("3")}, nil)
-	}()
+	type getResult struct {
+		p    *api.KVPair
+		meta *api.QueryMeta
+		err  error
+	}
+	sent, got := make(chan struct{}), make(chan getResult, 1)
+	var sentOnce sync.Once
+	trace := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { sentOnce.Do(func() { close(sent) }) },
+	})
 	start := time.Now()
-	p, meta2, err := kv.Get("app/a", &api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 10 * time.Second})
-	if err != nil || string(p.Value) != "3" || meta2.LastIndex <= meta.LastIndex || time.Since(start) > 5*time.Second {
-		t.Fatalf("blocking query: %+v %+v %v after %s", p, meta2, err, time.Since(start))
+	go func() {
+		p, m, err := kv.Get("app/a", (&api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 10 * time.Second}).WithContext(trace))
+		got <- getResult{p, m, err}
+	}()
+	select {
+	case <-sent:
+	case r := <-got:
+		t.Fatalf("blocking query ended before it was sent: %+v %+v %v", r.p, r.meta, r.err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocking query not sent within 5s")
+	}
+	if _, err := kv.Put(&api.KVPair{Key: "app/a", Value: []byte("3")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r.err != nil || r.p == nil || string(r.p.Value) != "3" || r.meta.LastIndex <= meta.LastIndex {
+			t.Fatalf("blocking query at index %d: %+v %+v %v after %s", meta.LastIndex, r.p, r.meta, r.err, time.Since(start))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("blocking query at index %d did not return within 5s of the write", meta.LastIndex)
 	}
 
 	// Status, operator, agent.
@@ -198,13 +228,19 @@ func TestBadInput(t *testing.T) {
 			{"unknown endpoint", "GET", "/v1/nope", nil, 404},
 		}
 		for _, tc := range cases {
-			req, _ := http.NewRequest(tc.method, base+tc.path, bytes.NewReader(tc.body))
+			req, err := http.NewRequest(tc.method, base+tc.path, bytes.NewReader(tc.body))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
-			msg, _ := io.ReadAll(resp.Body)
+			msg, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("%s: read body: %v", tc.name, err)
+			}
 			if resp.StatusCode != tc.code {
 				t.Errorf("%s on %s: status %d (%s), want %d", tc.name, a.cfg.NodeName, resp.StatusCode, msg, tc.code)
 			}
@@ -216,6 +252,16 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("agent %s does not serve after bad input: %v", a.cfg.NodeName, err)
 		}
 	}
+}
+
+// mustGet is a consistent read of key that fails the test on an error or a missing key.
+func mustGet(t *testing.T, kv *api.KV, key string) *api.KVPair {
+	t.Helper()
+	p, _, err := kv.Get(key, &api.QueryOptions{RequireConsistent: true})
+	if err != nil || p == nil {
+		t.Fatalf("get %s: %+v %v", key, p, err)
+	}
+	return p
 }
 
 func txnBody(n int) []byte {

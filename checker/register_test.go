@@ -101,15 +101,22 @@ func TestRegisterGenerated(t *testing.T) {
 			t.Fatalf("generated history (prune %v) is %v: %s", prune, res.Valid, res.Error)
 		}
 	}
-	// Corrupt one read: it must be caught, with the anomaly at that read.
-	for i := len(ops) / 2; i < len(ops); i++ {
-		if ops[i].F == "read" && ops[i].Type == "ok" && string(ops[i].Value) != "null" {
-			ops[i].Value = []byte("123456789")
-			res := Register{}.Check(context.Background(), ops)
-			if res.Valid != Invalid || res.FirstAnomaly == nil {
-				t.Fatalf("corrupted history is %v", res.Valid)
-			}
-			break
+	// Corrupt one read (a value no op wrote): it must be caught, with the anomaly at that read.
+	i := len(ops) / 2
+	for i < len(ops) && (ops[i].F != "read" || ops[i].Type != history.OK || string(ops[i].Value) == "null") {
+		i++
+	}
+	if i == len(ops) {
+		t.Fatalf("the generator (seed 1, %d lines) produced no ok read of a value in its second half: nothing to corrupt", len(ops))
+	}
+	ops[i].Value = []byte("123456789")
+	for _, prune := range []bool{true, false} {
+		res := Register{NoPrune: !prune}.Check(context.Background(), ops)
+		if res.Valid != Invalid || res.FirstAnomaly == nil {
+			t.Fatalf("history with read %d corrupted (prune %v) is %v, anomaly %+v", ops[i].Index, prune, res.Valid, res.FirstAnomaly)
+		}
+		if a := res.FirstAnomaly; a.Key != ops[i].Key || a.Index != ops[i].Index {
+			t.Errorf("prune %v: anomaly at index %d key %q, want the corrupted read at index %d key %q: %s", prune, a.Index, a.Key, ops[i].Index, ops[i].Key, a.Description)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/raftcheck/harness/internal/testenv"
 )
 
 // These tests run against the real engine. They build testdata/fakeagent once, make its
@@ -36,7 +38,7 @@ func testMain(m *testing.M) int {
 	ctx := context.Background()
 	engine, engineErr = Connect(ctx)
 	if engineErr != nil {
-		fmt.Fprintf(os.Stderr, "docker tests will be skipped: %v\n", engineErr)
+		fmt.Fprintf(os.Stderr, "docker tests will fail (skipped with -short): %v\n", engineErr)
 		return m.Run()
 	}
 	defer engine.Close()
@@ -70,14 +72,15 @@ func testMain(m *testing.M) int {
 	return code
 }
 
-// needEngine skips t when there is no engine, and ensures the agent image.
+// needEngine skips t under -short, fails it when there is no engine (testenv's policy), and
+// ensures the agent image.
 func needEngine(t *testing.T) *Client {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: no containers")
 	}
 	if engine == nil {
-		t.Skipf("no Docker Engine: %v", engineErr)
+		testenv.DockerUnavailable(t, engineErr)
 	}
 	if agentImage == "" {
 		ref, err := engine.EnsureImage(context.Background(), ImageSpec{Binary: agentBin})

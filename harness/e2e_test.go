@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/internal/testenv"
 	"github.com/raftcheck/harness/nemesis"
 )
 
@@ -19,9 +20,7 @@ import (
 
 func shortRun(t *testing.T) Options {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end to end on Docker")
-	}
+	testenv.RequireDocker(t)
 	o := Defaults()
 	o.Store = keptOnFailure(t)
 	o.TimeLimit = 8 * time.Second
@@ -105,12 +104,13 @@ func TestSelftestDetectsEverySeededBug(t *testing.T) {
 	assertRunRemoved(t, o.Store)
 }
 
-// assertRunRemoved fails when a container or network of any run in store remains.
+// assertRunRemoved fails when a container or network of any run in store remains, and when
+// store holds no run (runIDs): the runs the caller made must be there to be checked.
 func assertRunRemoved(t *testing.T, store string) {
 	t.Helper()
 	ids, err := runIDs(store)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("leftover check: %v", err)
 	}
 	for _, id := range ids {
 		for _, kind := range []string{"ps -a", "network ls"} {

@@ -61,6 +61,16 @@ func TestOptionsValidation(t *testing.T) {
 	}
 }
 
+// mustNew is New that fails the test on an error.
+func mustNew(t *testing.T, o Options, c Cluster, rec *history.Recorder) *Nemesis {
+	t.Helper()
+	n, err := New(o, c, rec)
+	if err != nil {
+		t.Fatalf("New(%+v): %v", o, err)
+	}
+	return n
+}
+
 // stripped is a nemesis line without its index and time, for comparing schedules.
 type stripped struct {
 	F     string
@@ -77,9 +87,11 @@ func runSchedule(t *testing.T, seed int64, steps int) ([]stripped, *Nemesis) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	starts := 0
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	for starts < steps {
+	// With a 1 ms interval the steps take milliseconds; the deadline only bounds a hung Run.
+	deadline := time.Now().Add(10 * time.Second)
+	for starts < steps && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 		starts = 0
 		for _, op := range read() {
@@ -91,6 +103,9 @@ func runSchedule(t *testing.T, seed int64, steps int) ([]stripped, *Nemesis) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if starts < steps {
+		t.Fatalf("seed %d: only %d of %d fault starts recorded within 10s", seed, starts, steps)
 	}
 	if err := n.HealAll(context.Background()); err != nil {
 		t.Fatal(err)
@@ -131,7 +146,9 @@ func TestScheduleIsDeterministic(t *testing.T) {
 	kinds := map[string]bool{}
 	for _, e := range pa {
 		var ev history.NemesisEvent
-		json.Unmarshal([]byte(e.Value), &ev)
+		if err := json.Unmarshal([]byte(e.Value), &ev); err != nil {
+			t.Fatalf("nemesis value %s: %v", e.Value, err)
+		}
 		if ev.Event != history.EventStart || e.F == history.FHeal {
 			continue
 		}
@@ -150,7 +167,7 @@ func TestScheduleIsDeterministic(t *testing.T) {
 func TestStartRecordsBeforeApplying(t *testing.T) {
 	c := newFakeCluster(3)
 	rec, read := recording(t)
-	n, _ := New(Options{}, c, rec)
+	n := mustNew(t, Options{}, c, rec)
 	var before []history.Op
 	c.onCall = func(call string) {
 		if strings.HasSuffix(call, "kill") {
@@ -186,7 +203,7 @@ func TestStartRecordsBeforeApplying(t *testing.T) {
 func TestPartitionRules(t *testing.T) {
 	c := newFakeCluster(3)
 	rec, _ := recording(t)
-	n, _ := New(Options{}, c, rec)
+	n := mustNew(t, Options{}, c, rec)
 	ctx := context.Background()
 	f, err := n.Start(ctx, Step{Fault: FaultPartition, Target: ShapeIsolateLeader})
 	if err != nil {
@@ -203,7 +220,10 @@ func TestPartitionRules(t *testing.T) {
 		}
 	}
 	// A node that restarts during the partition gets its rules back.
-	k, _ := n.Start(ctx, Step{Fault: FaultKill, Target: "one", Seed: 3})
+	k, err := n.Start(ctx, Step{Fault: FaultKill, Target: "one", Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
 	victim := k.Targets[0]
 	if running, _, _ := c.node(victim).state(); running {
 		t.Fatal("victim still running")
@@ -215,7 +235,10 @@ func TestPartitionRules(t *testing.T) {
 		t.Fatalf("restarted %s has rules %q, want %q", victim, net, want[victim])
 	}
 	// Loss on top of the partition joins the same rule set.
-	l, _ := n.Start(ctx, Step{Fault: FaultLoss, Target: "all", Seed: 5})
+	l, err := n.Start(ctx, Step{Fault: FaultLoss, Target: "all", Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pct := l.Detail["percent"].(int)
 	if pct < 20 || pct > 40 {
 		t.Fatalf("loss %d%%", pct)
@@ -224,8 +247,12 @@ func TestPartitionRules(t *testing.T) {
 	if got := strings.Join(net, " "); !strings.HasPrefix(got, want["n2"]+" --loss ") || !strings.HasSuffix(got, "--loss-peers 10.0.0.1,10.0.0.3") {
 		t.Fatalf("n2 rules with loss %q", got)
 	}
-	l.End(ctx)
-	f.End(ctx)
+	if err := l.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.End(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"n1", "n2", "n3"} {
 		if _, _, net := c.node(name).state(); strings.Join(net, " ") != "heal" {
 			t.Errorf("%s rules after end %q", name, net)
@@ -239,7 +266,7 @@ func TestPartitionRules(t *testing.T) {
 func TestRestartUsesSignal(t *testing.T) {
 	c := newFakeCluster(3)
 	rec, _ := recording(t)
-	n, _ := New(Options{RestartSignal: "INT"}, c, rec)
+	n := mustNew(t, Options{RestartSignal: "INT"}, c, rec)
 	f, err := n.Start(context.Background(), Step{Fault: FaultRestart, Target: "all"})
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +276,9 @@ func TestRestartUsesSignal(t *testing.T) {
 	if !slices.Equal(log, []string{"n1 stop INT", "n2 stop INT", "n3 stop INT"}) {
 		t.Fatalf("calls %v", log)
 	}
-	f.End(context.Background())
+	if err := f.End(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	for _, node := range c.nodes {
 		if running, _, _ := node.state(); !running {
 			t.Errorf("%s not started again", node.name)
@@ -260,7 +289,7 @@ func TestRestartUsesSignal(t *testing.T) {
 func TestHealAllReversesEverything(t *testing.T) {
 	c := newFakeCluster(5)
 	rec, read := recording(t)
-	n, _ := New(Options{}, c, rec)
+	n := mustNew(t, Options{}, c, rec)
 	ctx := context.Background()
 	steps := []Step{
 		{FaultPartition, ShapeMajoritiesRing, 1},
@@ -309,7 +338,9 @@ func TestHealAllReversesEverything(t *testing.T) {
 	// Ending a fault after the heal records nothing more.
 	before := len(read())
 	for _, f := range faults {
-		f.End(ctx)
+		if err := f.End(ctx); err != nil {
+			t.Fatalf("End of %s after HealAll: %v", f.Step.Fault, err)
+		}
 	}
 	if len(read()) != before {
 		t.Fatal("End after HealAll recorded events")
@@ -319,9 +350,11 @@ func TestHealAllReversesEverything(t *testing.T) {
 func TestHealAllReportsFailures(t *testing.T) {
 	c := newFakeCluster(3)
 	rec, read := recording(t)
-	n, _ := New(Options{}, c, rec)
+	n := mustNew(t, Options{}, c, rec)
 	ctx := context.Background()
-	n.Start(ctx, Step{Fault: FaultPause, Target: "one", Seed: 1})
+	if _, err := n.Start(ctx, Step{Fault: FaultPause, Target: "one", Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
 	for _, node := range c.nodes {
 		c.fail[node.name+" unpause"] = errBoom
 	}
@@ -348,7 +381,7 @@ func TestHealAllReportsFailures(t *testing.T) {
 func TestMembershipReplaceWipesAFollowerAndStartsItFresh(t *testing.T) {
 	c := newFakeCluster(3)
 	rec, _ := recording(t)
-	n, _ := New(Options{}, c, rec)
+	n := mustNew(t, Options{}, c, rec)
 	f, err := n.Start(context.Background(), Step{Fault: FaultMembership, Target: "replace-follower", Seed: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -127,8 +127,13 @@ func TestRegisterReadModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, _ := Config{Endpoints: eps, Recorder: rec}.withDefaults()
-			r.read(context.Background(), cfg, c, 0, "r0", mode)
+			cfg, err := Config{Endpoints: eps, Recorder: rec}.withDefaults()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ := r.read(context.Background(), cfg, c, 0, "r0", mode); typ != history.OK {
+				t.Fatalf("read in mode %q completed %s", mode, typ)
+			}
 			if got := fake.requestsOf("n1"); len(got) != 1 || got[0] != "GET jepsen/r0"+want {
 				t.Fatalf("requests %q, want GET jepsen/r0%s", got, want)
 			}
@@ -143,6 +148,10 @@ func TestRegisterOutcomes(t *testing.T) {
 		wantPut  history.Type
 		wantRead history.Type
 		wantErr  string
+		// opTimeout is the client's op timeout; 0 is a generous 2 s, so that only the hook that
+		// never answers in time may time out, even when the machine is loaded (a 100 ms timeout
+		// made reads fail spuriously under CI load).
+		opTimeout time.Duration
 	}{
 		{"500 on writes is info", func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodPut {
@@ -150,39 +159,37 @@ func TestRegisterOutcomes(t *testing.T) {
 				return true
 			}
 			return false
-		}, history.Info, history.OK, "http 500: No cluster leader"},
+		}, history.Info, history.OK, "http 500: No cluster leader", 0},
 		{"timeout on writes is info", func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodPut {
 				time.Sleep(time.Second) // longer than the op timeout below
 				return true
 			}
 			return false
-		}, history.Info, history.OK, "timeout"},
+		}, history.Info, history.OK, "timeout", 300 * time.Millisecond},
 		{"400 on writes is fail", func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodPut {
 				http.Error(w, "Request body too large", http.StatusRequestEntityTooLarge)
 				return true
 			}
 			return false
-		}, history.Fail, history.OK, "http 413: Request body too large"},
+		}, history.Fail, history.OK, "http 413: Request body too large", 0},
 		{"500 on reads is fail", func(w http.ResponseWriter, r *http.Request) bool {
 			if r.Method == http.MethodGet {
 				http.Error(w, "No cluster leader", http.StatusInternalServerError)
 				return true
 			}
 			return false
-		}, history.OK, history.Fail, "http 500: No cluster leader"},
+		}, history.OK, history.Fail, "http 500: No cluster leader", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFakeConsul()
 			fake.hook = func(_ string, w http.ResponseWriter, r *http.Request) bool { return tt.hook(w, r) }
 			rec, read := recording(t)
-			// A generous op timeout: only the hook that never answers may time out, even when
-			// the machine is loaded (a 100 ms timeout made reads fail spuriously under CI load).
-			timeout := 2 * time.Second
-			if strings.Contains(tt.name, "timeout") {
-				timeout = 300 * time.Millisecond
+			timeout := tt.opTimeout
+			if timeout == 0 {
+				timeout = 2 * time.Second
 			}
 			cfg := Config{Endpoints: fake.endpoints(t, 2), Concurrency: 2, Keys: 2, OpTimeout: timeout, Seed: 3, Recorder: rec}
 			runFor(t, &Register{}, cfg, 700*time.Millisecond)
