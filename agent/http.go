@@ -232,7 +232,7 @@ func (a *Agent) apply(c command) (any, error) {
 	if a.cfg.Unsafe[UnsafeAckBeforeCommit] && (c.Op == "set" || c.Op == "delete" || c.Op == "delete-tree") {
 		return true, nil // seeded bug: acknowledged before Raft commits it
 	}
-	if err := f.Error(); err != nil {
+	if err := a.await(f); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
 			return nil, errNoLeader
 		}

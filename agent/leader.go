@@ -239,11 +239,26 @@ func (a *Agent) leaderReady() error {
 	if a.readyTerm.Load() == term {
 		return nil
 	}
-	if err := a.raft.Barrier(a.cfg.HoldTimeout).Error(); err != nil {
+	if err := a.await(a.raft.Barrier(a.cfg.HoldTimeout)); err != nil {
 		return err
 	}
 	a.readyTerm.Store(term)
 	return nil
+}
+
+// await waits for a Raft future, or for the agent to shut down. With BatchApplyCh a future
+// still in the apply channel's buffer when Raft shuts down is never answered, so its Error()
+// would block for ever, and Shutdown, which waits for the leader loop, with it (seen as a hung
+// test: Shutdown → wg.Wait, leader loop → Barrier().Error()).
+func (a *Agent) await(f raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }() // stays blocked on an unanswered future; ends with the process
+	select {
+	case err := <-errc:
+		return err
+	case <-a.shutdownCh:
+		return raft.ErrRaftShutdown
+	}
 }
 
 func (a *Agent) reconcileAll() {
