@@ -13,7 +13,7 @@
 # Raft assumes that a voter's log survives; the question is whether the system notices when it
 # did not.
 #
-# usage: scripts/amnesia.sh [--target consul|agent] [writes]
+# usage: scripts/amnesia.sh [--target consul|agent] [writes]      (AMNESIA_LOGS=DIR keeps node logs)
 # Needs Docker and a checkout; prints each step and exits 1 if acknowledged writes were lost,
 # 0 if all of them survived, 2 if the scenario could not be set up.
 set -uo pipefail
@@ -31,7 +31,14 @@ store=$(mktemp -d)
 up=$("$h" cluster up --target "$target" --store "$store" 2>&1) || { echo "$up"; exit 2; }
 id=$(echo "$up" | awk '/^cluster .* is up/ {print $2}')
 mapfile -t ips < <(echo "$up" | sed -n 's|.*http://\(.*\):8500|\1|p')
-cleanup() { "$h" cluster down "$id" --store "$store" >/dev/null 2>&1; rm -rf "$store"; }
+logs=${AMNESIA_LOGS:-}  # a folder: keep every node's log there
+cleanup() {
+  if [ -n "$logs" ]; then
+    mkdir -p "$logs"
+    for n in n1 n2 n3; do docker logs "harness-$id-$n" > "$logs/$n.log" 2>&1; done
+  fi
+  "$h" cluster down "$id" --store "$store" >/dev/null 2>&1; rm -rf "$store"
+}
 trap cleanup EXIT
 helper=$("$h" build --target "$target" 2>/dev/null | awk '/^helper image:/ {print $3}')
 c() { echo "harness-$id-$1"; }
@@ -80,13 +87,25 @@ for s in $(seq 1 30); do
 done
 echo "   after ${s}s: n3 says leader=${l:-none}, n2 says leader=$(leader_of "${ips[1]}")"
 echo "   n3's log: $(docker logs "$(c n3)" 2>&1 | grep -E 'election won|entering leader' | tail -2 | tr '\n' ' ' | cut -c1-300)"
-lost=0; seen=0
-for k in $(seq 1 "$writes"); do
-  v=$(curl -s -m 5 "http://${ips[2]}:8500/v1/kv/amnesia/$k?consistent&raw"); code=$?
-  if [ "$code" -ne 0 ]; then continue; fi
-  if [ "$v" = "$k" ]; then seen=$((seen+1)); else lost=$((lost+1)); fi
-done
+reads() { # $1: node index to read through; sets seen and lost
+  lost=0; seen=0
+  for k in $(seq 1 "$writes"); do
+    v=$(curl -s -m 5 "http://${ips[$1]}:8500/v1/kv/amnesia/$k?consistent&raw") || continue
+    if [ "$v" = "$k" ]; then seen=$((seen+1)); else lost=$((lost+1)); fi
+  done
+}
+reads 2
 echo "== consistent reads through n3: $seen present, $lost missing (of $acked acknowledged)"
+echo "== 5. n1, which holds every write, comes back"
+docker start "$(c n1)" >/dev/null
+for s in $(seq 1 30); do
+  sleep 1
+  l=$(leader_of "${ips[0]}")
+  [ -n "$l" ] && [ "$(leader_of "${ips[2]}")" = "$l" ] && break
+done
+echo "   after ${s}s: leader ${l:-none}; n3's config: $(curl -s -m 2 "http://${ips[2]}:8500/v1/operator/raft/configuration" | python3 -c 'import json,sys; print([(s["Node"], s["Address"], s["Voter"]) for s in json.load(sys.stdin)["Servers"]])' 2>/dev/null)"
+reads 0
+echo "== consistent reads through n1: $seen present, $lost missing (of $acked acknowledged)"
 if [ "$lost" -gt 0 ]; then echo "ACKNOWLEDGED WRITES LOST"; exit 1; fi
 [ "$seen" -gt 0 ] || { echo "no read succeeded: no verdict"; exit 2; }
 echo "no acknowledged write lost"; exit 0
