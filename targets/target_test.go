@@ -3,6 +3,7 @@ package targets
 import (
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -132,4 +133,35 @@ func TestRequires(t *testing.T) {
 
 func mtime(ageSeconds int) (t time.Time) {
 	return time.Now().Add(-time.Duration(ageSeconds) * time.Second)
+}
+
+// TestOwnBinarySourcesAreTheirPackages ties the hand-kept source folders of each own binary
+// (which decide when it is rebuilt) to the module packages `go list -deps` says it is made of.
+func TestOwnBinarySourcesAreTheirPackages(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []ownBinary{agentBinary, helperBinary} {
+		cmd := exec.Command("go", "list", "-deps", "-f",
+			`{{if .Module}}{{if eq .Module.Path "`+ModulePath+`"}}{{.ImportPath}}{{end}}{{end}}`, b.pkg)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", b.pkg, err)
+		}
+		var got []string
+		for _, p := range strings.Fields(string(out)) {
+			got = append(got, strings.TrimPrefix(p, ModulePath+"/"))
+		}
+		want := slices.Clone(b.sources)
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s is made of %v, but its rebuild check watches %v", b.pkg, got, want)
+		}
+	}
 }
