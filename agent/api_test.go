@@ -214,7 +214,7 @@ func TestBadInput(t *testing.T) {
 			{"value too large", "PUT", "/v1/kv/k", bytes.Repeat([]byte("x"), MaxValueSize+1), 413},
 			{"malformed txn", "PUT", "/v1/txn", []byte(`[{"KV":`), 400},
 			{"txn wrong type", "PUT", "/v1/txn", []byte(`{"KV":{}}`), 400},
-			{"txn bad verb", "PUT", "/v1/txn", []byte(`[{"KV":{"Verb":"explode","Key":"k"}}]`), 400},
+			{"txn bad verb", "PUT", "/v1/txn", []byte(`[{"KV":{"Verb":"explode","Key":"k"}}]`), 409}, // as Consul: a rolled-back transaction
 			{"txn too many ops", "PUT", "/v1/txn", txnBody(MaxTxnOps + 1), 413},
 			{"other dc", "GET", "/v1/kv/k?dc=dc9", nil, 500},
 			{"stale and consistent", "GET", "/v1/kv/k?stale&consistent", nil, 400},

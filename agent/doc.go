@@ -89,10 +89,11 @@
 // cannot serve are proxied over keep-alive HTTP to the leader's HTTP address (Serf tag
 // "http"); a proxied request that lands on a non-leader answers 500 "No cluster leader"
 // rather than hop again. With no leader for -rpc-hold-timeout: 500 "No cluster leader".
-// Headers X-Consul-Index (never 0), X-Consul-KnownLeader, X-Consul-LastContact,
-// X-Consul-Effective-Consistency. Errors are plain text: bad cas/flags/index/wait 400,
-// ?stale with ?consistent 400, malformed txn 400, too large 413, too many txn ops 413,
-// a dc other than ours 500 "No path to datacenter" (as Consul).
+// Headers X-Consul-Index (never 0), X-Consul-KnownLeader, X-Consul-LastContact (as Consul,
+// no X-Consul-Effective-Consistency on KV). Errors are plain text: bad cas/flags/index/wait
+// 400 (Consul: 500 for cas and flags), ?stale with ?consistent 400, malformed txn 400, an
+// unknown txn verb 409 (as Consul), too large 413, too many txn ops 413, a dc other than ours
+// 500 "No path to datacenter" (as Consul). docs/consul-differences.md lists what still differs.
 //
 // # Seeded bugs (-unsafe)
 //

@@ -261,6 +261,8 @@ func (s *store) txnLocked(ops []TxnKVOp, idx uint64) *TxnResponse {
 		case "get-or-empty":
 			if exists {
 				resp.Results = append(resp.Results, TxnResult{KV: full(cur)})
+			} else { // as Consul: an empty entry (Value null, indexes 0) for a missing key
+				resp.Results = append(resp.Results, TxnResult{KV: &KVEntry{Key: op.Key}})
 			}
 		case "get-tree":
 			var keys []string

@@ -65,7 +65,7 @@ func (a *Agent) handler() http.Handler {
 		case strings.HasPrefix(p, "/v1/agent/force-leave/"):
 			err = a.handleForceLeave(w, r, strings.TrimPrefix(p, "/v1/agent/force-leave/"))
 		default:
-			err = errf(http.StatusNotFound, "Unknown endpoint %s", p)
+			err = errf(http.StatusNotFound, "Invalid URL path: not a recognized HTTP API endpoint")
 		}
 		if err != nil {
 			var he *httpError
@@ -85,7 +85,7 @@ func allow(r *http.Request, methods ...string) *httpError {
 			return nil
 		}
 	}
-	return errf(http.StatusMethodNotAllowed, "method %s not allowed, use %s", r.Method, strings.Join(methods, " or "))
+	return errf(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) error {
@@ -107,20 +107,39 @@ func (a *Agent) setMeta(w http.ResponseWriter, index uint64, mode readMode) {
 	}
 	h.Set("X-Consul-Index", strconv.FormatUint(index, 10))
 	a.setLeaderMeta(w)
-	h.Set("X-Consul-Effective-Consistency", mode.String())
+	// Consul sets X-Consul-Effective-Consistency only on endpoints served through the agent's
+	// cache (catalog, health), never on KV: neither does the agent.
 }
 
 func (a *Agent) setLeaderMeta(w http.ResponseWriter) {
 	h := w.Header()
+	known, lastContact := a.leaderMeta()
+	h.Set("X-Consul-KnownLeader", strconv.FormatBool(known))
+	h.Set("X-Consul-LastContact", strconv.FormatInt(lastContact.Milliseconds(), 10))
+}
+
+// leaderMeta is Consul's KnownLeader and LastContact (0 on the leader) for this server.
+func (a *Agent) leaderMeta() (known bool, lastContact time.Duration) {
 	addr, _ := a.raft.LeaderWithID()
-	h.Set("X-Consul-KnownLeader", strconv.FormatBool(addr != ""))
-	var ms int64
 	if a.raft.State() != raft.Leader {
 		if lc := a.raft.LastContact(); !lc.IsZero() {
-			ms = time.Since(lc).Milliseconds()
+			lastContact = time.Since(lc)
 		}
 	}
-	h.Set("X-Consul-LastContact", strconv.FormatInt(ms, 10))
+	return addr != "", lastContact
+}
+
+// txnReadResponse is Consul's answer to a read-only transaction (TxnReadResponse): the results
+// and the query metadata, in Consul's field order.
+type txnReadResponse struct {
+	TxnResponse
+	Index                 uint64
+	LastContact           time.Duration
+	KnownLeader           bool
+	ConsistencyLevel      string
+	NotModified           bool
+	Backend               int
+	ResultsFilteredByACLs bool
 }
 
 // route decides where a request runs. It returns true when the caller should serve it
@@ -355,7 +374,7 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request, opts queryOptions,
 
 func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request, kr kvRequest) error {
 	if r.ContentLength > MaxValueSize {
-		return errf(http.StatusRequestEntityTooLarge, "Request body(%d bytes) too large, max size: %d bytes. See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.", r.ContentLength, MaxValueSize)
+		return errf(http.StatusRequestEntityTooLarge, "Request body(%d bytes) too large, max size: %d bytes. See https://www.consul.io/docs/agent/config/config-files#kv_max_value_size.", r.ContentLength, MaxValueSize)
 	}
 	body, err := readBody(r, MaxValueSize)
 	if err != nil {
@@ -439,6 +458,15 @@ func (a *Agent) handleTxn(w http.ResponseWriter, r *http.Request) error {
 	if herr != nil {
 		return herr
 	}
+	// As Consul: an unknown verb is a rolled-back transaction (409), not a malformed request.
+	for i, op := range ops {
+		if !validVerbs[op.Verb] {
+			resp := txnReadResponse{TxnResponse: TxnResponse{Errors: []TxnError{{OpIndex: i, What: "unknown KV operation: " + op.Verb}}}}
+			w.Header().Set("X-Consul-KnownLeader", "false") // as Consul: nothing was asked of Raft
+			w.Header().Set("X-Consul-LastContact", "0")
+			return writeJSON(w, http.StatusConflict, resp)
+		}
+	}
 	var resp *TxnResponse
 	if isReadOnlyTxn(ops) {
 		local, err := a.route(w, r, body, opts.mode, false)
@@ -446,7 +474,17 @@ func (a *Agent) handleTxn(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		a.setLeaderMeta(w)
-		resp = a.fsm.ReadTxn(ops)
+		// A read-only transaction answers with Consul's query metadata in the body too.
+		read := txnReadResponse{TxnResponse: *a.fsm.ReadTxn(ops), Index: max(a.fsm.Index(), 1)}
+		read.KnownLeader, read.LastContact = a.leaderMeta()
+		if read.Results == nil && len(read.Errors) == 0 {
+			read.Results = []TxnResult{}
+		}
+		code := http.StatusOK
+		if len(read.Errors) > 0 {
+			code = http.StatusConflict
+		}
+		return writeJSON(w, code, read)
 	} else {
 		local, err := a.route(w, r, body, modeDefault, true)
 		if !local || err != nil {
@@ -539,7 +577,7 @@ func (a *Agent) handleRaftConfiguration(w http.ResponseWriter, r *http.Request) 
 			Leader: s.Address == leader, Voter: s.Suffrage == raft.Voter,
 		})
 	}
-	a.setMeta(w, f.Index(), opts.mode)
+	// As Consul: the configuration's index is in the body; no query-metadata headers.
 	return writeJSON(w, http.StatusOK, out)
 }
 

@@ -81,10 +81,11 @@ func parseQuery(q url.Values, dc string) (queryOptions, *httpError) {
 	}
 	if w := q.Get("wait"); w != "" {
 		d, err := time.ParseDuration(w)
-		if err != nil || d < 0 {
+		if err != nil {
 			return o, errf(http.StatusBadRequest, "Invalid wait time")
 		}
-		o.wait = d
+		o.wait = max(d, 0) // as Consul: a negative wait is the default wait
+
 	}
 	if i := q.Get("index"); i != "" {
 		n, err := strconv.ParseUint(i, 10, 64)
@@ -223,9 +224,6 @@ func decodeTxn(body []byte) ([]TxnKVOp, *httpError) {
 			return nil, errf(http.StatusBadRequest, "Failed to parse body: operation %d: %v", i, err)
 		}
 		op.Verb = strings.ToLower(op.Verb)
-		if !validVerbs[op.Verb] {
-			return nil, errf(http.StatusBadRequest, "Operation %d: unknown KV verb %q", i, op.Verb)
-		}
 		if len(op.Value) > MaxValueSize {
 			return nil, errf(http.StatusRequestEntityTooLarge, "Value for key %q is too large (%d > %d bytes)", op.Key, len(op.Value), MaxValueSize)
 		}

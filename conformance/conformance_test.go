@@ -1,0 +1,122 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/raftcheck/harness/harness"
+	"github.com/raftcheck/harness/internal/testenv"
+)
+
+// knownDifferences are the steps where the agent answers differently from Consul on purpose or
+// until fixed; each is explained in docs/consul-differences.md under the same name.
+var knownDifferences = map[string]bool{
+	"kv bad cas":      true, // deliberate: 400 with a clear message, Consul 500 with a Go parse error
+	"kv bad flags":    true, // deliberate: as bad cas
+	"kv byte key get": true, // Raft commands are JSON: invalid UTF-8 in a key becomes U+FFFD
+	"session list":    true, // sessions are not implemented yet
+	"catalog nodes":   true, // no catalog yet
+	"health node":     true, // no health checks yet
+}
+
+// upCluster starts a 3-node cluster of target and returns its HTTP addresses and IPs.
+func upCluster(t *testing.T, target string) (addrs, ips []string) {
+	t.Helper()
+	o := harness.Defaults()
+	o.Target = target
+	o.Name = "conformance"
+	o.Store = t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // may build Consul
+	defer cancel()
+	var log bytes.Buffer
+	rec, err := harness.ClusterUp(ctx, o, &log)
+	if err != nil {
+		t.Fatalf("cluster up %s: %v\n%s", target, err, log.String())
+	}
+	t.Cleanup(func() {
+		if _, err := harness.ClusterDown(context.Background(), o.Store, rec.ID); err != nil {
+			t.Errorf("cluster down %s: %v", rec.ID, err)
+		}
+	})
+	for _, n := range rec.Nodes {
+		addrs = append(addrs, n.HTTPAddr)
+		ip, _, _ := strings.Cut(n.HTTPAddr, ":")
+		ips = append(ips, ip)
+	}
+	return addrs, ips
+}
+
+// TestAgentAnswersLikeConsul runs the script against an agent cluster and a real Consul cluster
+// and fails on any difference not listed in knownDifferences, on a listed difference that is
+// gone (the list must stay true), and on an X-Consul-Index that goes backwards.
+func TestAgentAnswersLikeConsul(t *testing.T) {
+	testenv.RequireDocker(t)
+	agentAddrs, agentIPs := upCluster(t, "agent")
+	consulAddrs, consulIPs := upCluster(t, "consul")
+	// Both leaders must be n1 for "via follower" steps to mean the same thing; when they are
+	// not, the script still compares answers, which do not depend on who leads.
+	ctx := context.Background()
+	agent := Do(ctx, agentAddrs, Normaliser{IPs: agentIPs})
+	consul := Do(ctx, consulAddrs, Normaliser{IPs: consulIPs})
+
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "step\tagent\tconsul\tresult")
+	for i, s := range Script() {
+		a, c := agent[i], consul[i]
+		d := Diff(a, c)
+		result := "same"
+		switch {
+		case d != "" && knownDifferences[s.Name]:
+			result = "listed difference: " + d
+		case d != "":
+			result = "DIFFERENT: " + d
+			t.Errorf("%s (%s %s): agent and Consul differ, and the difference is not listed: %s", s.Name, s.Method, s.Path, d)
+		case knownDifferences[s.Name]:
+			result = "SAME, but listed as a difference"
+			t.Errorf("%s: listed as a difference but the answers agree: remove it from knownDifferences and docs/consul-differences.md", s.Name)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", s.Name, a.Status, c.Status, result)
+	}
+	tw.Flush()
+	t.Logf("conformance, agent vs Consul:\n%s", table.String())
+
+	// X-Consul-Index is the index of what was read (a key, a table), so it is compared per path:
+	// reading the same thing again must never report an older index.
+	for _, run := range []struct {
+		name    string
+		answers []Answer
+	}{{"agent", agent}, {"consul", consul}} {
+		last := map[string]uint64{}
+		for i, a := range run.answers {
+			s := Script()[i]
+			path, _, _ := strings.Cut(s.Path, "?")
+			if s.Method != "GET" || a.Index == 0 {
+				continue
+			}
+			if a.Index < last[path] {
+				t.Errorf("%s: X-Consul-Index of %s went backwards at %q: %d after %d", run.name, path, s.Name, a.Index, last[path])
+			}
+			last[path] = max(last[path], a.Index)
+		}
+	}
+}
+
+// TestEveryListedDifferenceIsDocumented ties knownDifferences to docs/consul-differences.md.
+func TestEveryListedDifferenceIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/consul-differences.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range knownDifferences {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("difference %q is not explained in docs/consul-differences.md", name)
+		}
+	}
+}
