@@ -1,7 +1,8 @@
 package agent
 
 import (
-	"encoding/json"
+	"bytes"
+	"encoding/gob"
 	"fmt"
 	"io"
 	"sort"
@@ -63,12 +64,15 @@ type command struct {
 	Txn []TxnKVOp `json:",omitempty"`
 }
 
+// encodeCommand encodes a log entry with gob, not JSON: keys and values are arbitrary bytes, and
+// JSON would turn invalid UTF-8 into U+FFFD (so keys %FE and %FF would collide, as the
+// conformance test against Consul showed).
 func encodeCommand(c command) []byte {
-	b, err := json.Marshal(c)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(c); err != nil {
 		panic(fmt.Sprintf("encode command: %v", err)) // only plain data: cannot happen
 	}
-	return b
+	return buf.Bytes()
 }
 
 // store is the replicated state machine: a KV map with tombstones so that the index of a
@@ -89,7 +93,7 @@ func newStore() *store {
 // Apply implements raft.FSM. It returns bool for single-key writes and *TxnResponse for txns.
 func (s *store) Apply(l *raft.Log) any {
 	var c command
-	if err := json.Unmarshal(l.Data, &c); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(l.Data)).Decode(&c); err != nil {
 		return fmt.Errorf("decode log entry %d: %w", l.Index, err)
 	}
 	s.mu.Lock()
@@ -362,18 +366,18 @@ type snapshotData struct {
 func (s *store) Snapshot() (raft.FSMSnapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	b, err := json.Marshal(snapshotData{KV: s.kv, Tomb: s.tomb, Index: s.index})
-	if err != nil {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(snapshotData{KV: s.kv, Tomb: s.tomb, Index: s.index}); err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
 	}
-	return fsmSnapshot(b), nil
+	return fsmSnapshot(buf.Bytes()), nil
 }
 
 // Restore implements raft.FSM.
 func (s *store) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	var d snapshotData
-	if err := json.NewDecoder(rc).Decode(&d); err != nil {
+	if err := gob.NewDecoder(rc).Decode(&d); err != nil {
 		return fmt.Errorf("decode snapshot: %w", err)
 	}
 	s.mu.Lock()
