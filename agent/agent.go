@@ -80,7 +80,7 @@ func New(cfg *Config) (*Agent, error) {
 		cfg:          cfg,
 		logw:         &prefixWriter{w: out, prefix: []byte("[" + cfg.NodeName + "] ")},
 		fsm:          newStore(),
-		leaderNotify: make(chan bool, 1),
+		leaderNotify: make(chan bool, 10), // as Consul: Raft blocks on a full NotifyCh
 		reconcileCh:  make(chan memberEvent, 256),
 		shutdownCh:   make(chan struct{}),
 		proxy: &http.Transport{
@@ -139,7 +139,13 @@ func (a *Agent) start() error {
 	if err := a.setupRaft(advertise); err != nil {
 		return err
 	}
-	a.httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: a.logger}
+	if err := a.setupSerf(advertise); err != nil {
+		return err
+	}
+	// Serve only now that Raft and Serf exist (handlers use both); connections made since the
+	// listener opened wait in its backlog.
+	a.httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: cfg.HTTPReadTimeout, IdleTimeout: httpIdleTimeout, ErrorLog: a.logger}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
@@ -148,10 +154,6 @@ func (a *Agent) start() error {
 		}
 	}()
 	a.logger.Printf("[INFO] agent: HTTP API on %s", a.httpLn.Addr())
-
-	if err := a.setupSerf(advertise); err != nil {
-		return err
-	}
 	a.wg.Add(2)
 	go a.serfEventLoop()
 	go a.monitorLeadership()
@@ -174,6 +176,12 @@ func (a *Agent) start() error {
 	return nil
 }
 
+// maxAppendEntries bounds the entries of one AppendEntries message (Raft's default, as Consul).
+const maxAppendEntries = 64
+
+// httpIdleTimeout closes keep-alive connections idle this long.
+const httpIdleTimeout = 90 * time.Second
+
 func (a *Agent) setupRaft(advertise net.IP) error {
 	cfg := a.cfg
 	raftDir := filepath.Join(cfg.DataDir, "raft")
@@ -183,7 +191,9 @@ func (a *Agent) setupRaft(advertise net.IP) error {
 	rc.HeartbeatTimeout = cfg.RaftHeartbeatTimeout
 	rc.ElectionTimeout = cfg.RaftElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.RaftLeaderLeaseTimeout
-	rc.MaxAppendEntries = 256
+	// Raft's default, as Consul: with values up to 512 KiB, 256 entries could make one ~130 MB
+	// AppendEntries message (64: at most 32 MiB).
+	rc.MaxAppendEntries = maxAppendEntries
 	rc.BatchApplyCh = true
 	rc.ShutdownOnRemove = false
 	rc.SnapshotInterval = 30 * time.Second
@@ -218,7 +228,18 @@ func (a *Agent) setupRaft(advertise net.IP) error {
 	}
 
 	peersFile := filepath.Join(raftDir, "peers.json")
-	if _, err := os.Stat(peersFile); err == nil {
+	hadState, err := raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(peersFile); err == nil && !hadState {
+		// As Consul: peers.json recovers an existing server; in a fresh data dir it is ignored
+		// and deleted (a recovery of nothing would fail start-up).
+		if err := os.Remove(peersFile); err != nil {
+			return fmt.Errorf("delete %s: %w", peersFile, err)
+		}
+		a.logger.Printf("[WARN] agent: ignored and deleted %s: the data dir has no Raft state to recover", peersFile)
+	} else if err == nil {
 		conf, err := raft.ReadConfigJSON(peersFile)
 		if err != nil {
 			return fmt.Errorf("recovery failed to parse %s: %w", peersFile, err)

@@ -53,6 +53,9 @@ type Config struct {
 	// HoldTimeout is how long a request that needs a leader waits for one before answering
 	// 500 "No cluster leader" (Consul's rpc_hold_timeout, 7s).
 	HoldTimeout time.Duration // -rpc-hold-timeout
+	// HTTPReadTimeout bounds reading one whole request, body included, so that a client that
+	// stops sending cannot hold a connection for ever (0: no bound).
+	HTTPReadTimeout time.Duration
 
 	// ReconcileInterval is how often the leader re-reconciles all Serf members into Raft
 	// even without Serf events (Consul: 60s).
@@ -114,6 +117,7 @@ func DefaultConfig() *Config {
 		RaftLeaderLeaseTimeout: 500 * time.Millisecond,
 		GossipProfile:          "lan",
 		HoldTimeout:            7 * time.Second,
+		HTTPReadTimeout:        60 * time.Second,
 		ReconcileInterval:      10 * time.Second,
 		Unsafe:                 map[string]bool{},
 	}

@@ -304,17 +304,22 @@ func (a *Agent) addServer(s serverInfo) {
 		}
 		if string(srv.Address) == s.Addr && string(srv.ID) != s.ID && string(srv.ID) != a.nodeID {
 			a.logger.Printf("[INFO] agent: removing stale Raft server %s at %s (address now used by %s)", srv.ID, srv.Address, s.Name)
-			if err := a.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+			if err := a.await(a.raft.RemoveServer(srv.ID, 0, membershipTimeout)); err != nil {
 				a.logger.Printf("[ERR] agent: remove stale server %s: %v", srv.ID, err)
 				return
 			}
 		}
 	}
 	a.logger.Printf("[INFO] agent: adding Raft voter %s (%s, %s)", s.Name, s.ID, s.Addr)
-	if err := a.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Addr), 0, 0).Error(); err != nil {
+	if err := a.await(a.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Addr), 0, membershipTimeout)); err != nil {
 		a.logger.Printf("[ERR] agent: add voter %s: %v", s.Name, err)
 	}
 }
+
+// membershipTimeout bounds how long the leader loop waits to hand Raft a membership change: with
+// no bound, a change submitted while leadership is lost and won again could wait for ever, and
+// with it the loop (Consul's leader loop uses timeouts too).
+const membershipTimeout = 10 * time.Second
 
 func (a *Agent) removeServer(s serverInfo) {
 	if s.ID == a.nodeID {
@@ -327,7 +332,7 @@ func (a *Agent) removeServer(s serverInfo) {
 	for _, srv := range f.Configuration().Servers {
 		if string(srv.ID) == s.ID {
 			a.logger.Printf("[INFO] agent: removing Raft server %s (%s): member left", s.Name, s.ID)
-			if err := a.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+			if err := a.await(a.raft.RemoveServer(srv.ID, 0, membershipTimeout)); err != nil {
 				a.logger.Printf("[ERR] agent: remove server %s: %v", s.Name, err)
 			}
 			return
