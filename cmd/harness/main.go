@@ -82,7 +82,7 @@ Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad usage, 255 harness error.`,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usage(err) })
 	root.AddCommand(newRunCmd(), newCheckCmd(), newReportCmd(), newClusterCmd(), newCleanCmd(),
-		newSelftestCmd(), newSoakCmd(), newServeCmd(), newBuildCmd())
+		newSelftestCmd(), newSoakCmd(), newServeCmd(), newBuildCmd(), newBenchCmd())
 	return root
 }
 
