@@ -100,7 +100,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) error {
 }
 
 // setMeta writes Consul's query metadata headers. The index is never 0.
-func (a *Agent) setMeta(w http.ResponseWriter, index uint64, mode readMode) {
+func (a *Agent) setMeta(w http.ResponseWriter, index uint64) {
 	h := w.Header()
 	if index == 0 {
 		index = 1
@@ -343,7 +343,7 @@ func (a *Agent) kvGet(w http.ResponseWriter, r *http.Request, opts queryOptions,
 	if err != nil {
 		return err
 	}
-	a.setMeta(w, index, opts.mode)
+	a.setMeta(w, index)
 	switch {
 	case kr.keys:
 		if len(keys) == 0 && kr.key != "" {
@@ -467,7 +467,6 @@ func (a *Agent) handleTxn(w http.ResponseWriter, r *http.Request) error {
 			return writeJSON(w, http.StatusConflict, resp)
 		}
 	}
-	var resp *TxnResponse
 	if isReadOnlyTxn(ops) {
 		local, err := a.route(w, r, body, opts.mode, false)
 		if !local || err != nil {
@@ -485,19 +484,18 @@ func (a *Agent) handleTxn(w http.ResponseWriter, r *http.Request) error {
 			code = http.StatusConflict
 		}
 		return writeJSON(w, code, read)
-	} else {
-		local, err := a.route(w, r, body, modeDefault, true)
-		if !local || err != nil {
-			return err
-		}
-		res, err := a.apply(command{Op: "txn", Txn: ops})
-		if err != nil {
-			return err
-		}
-		resp, _ = res.(*TxnResponse)
-		if resp == nil {
-			return errf(http.StatusInternalServerError, "transaction gave no result")
-		}
+	}
+	local, err := a.route(w, r, body, modeDefault, true)
+	if !local || err != nil {
+		return err
+	}
+	res, err := a.apply(command{Op: "txn", Txn: ops})
+	if err != nil {
+		return err
+	}
+	resp, _ := res.(*TxnResponse)
+	if resp == nil {
+		return errf(http.StatusInternalServerError, "transaction gave no result")
 	}
 	if len(resp.Errors) > 0 {
 		return writeJSON(w, http.StatusConflict, resp)

@@ -262,11 +262,8 @@ func (n *Node) State(ctx context.Context) (string, error) {
 // Exited reports whether the container's process has exited (state "exited" or "dead"); a
 // created container that never ran has not.
 func (n *Node) Exited(ctx context.Context) (bool, error) {
-	st, err := n.inspect(ctx)
-	if err != nil {
-		return false, err
-	}
-	return st.Status == "exited" || st.Status == "dead", nil
+	st, err := n.State(ctx)
+	return st == "exited" || st == "dead", err
 }
 
 // ExitCode returns the exit status of the node's last run (137 after SIGKILL); it is

@@ -256,18 +256,27 @@ func (c *Cluster) manualBootstrap(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+httpAddr(n1)+"/v1/operator/raft/bootstrap", nil)
+	if err := put(ctx, n1, "/v1/operator/raft/bootstrap"); err != nil {
+		return fmt.Errorf("manual bootstrap: %w", err)
+	}
+	return nil
+}
+
+// put sends an empty PUT to path on node's HTTP API (endpoints consul/api has no call for, or
+// none with the caller's timeout) and turns any answer but 200 into an error with its text.
+func put(ctx context.Context, n *docker.Node, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+httpAddr(n)+path, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("manual bootstrap: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("manual bootstrap: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/docker"
-	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/results"
 )
 
@@ -28,23 +27,18 @@ func consulRun(t *testing.T) Options {
 }
 
 func TestConsulEachFaultKindIsValid(t *testing.T) {
-	for _, fault := range nemesis.Kinds() {
-		t.Run(fault, func(t *testing.T) {
-			o := consulRun(t)
-			o.Nemesis = []string{fault}
-			out := runValidOutcome(t, o)
-			var ti results.TestInfo
-			if err := results.ReadJSON(out.Dir+"/"+results.TestFile, &ti); err != nil {
-				t.Fatal(err)
-			}
-			if ti.TargetName() != "consul@1.20.1" || ti.TargetVersion != "Consul v1.20.1" || !strings.Contains(strings.Join(ti.NodeCommands["n1"], " "), "raft_multiplier = 1") {
-				t.Errorf("test.json does not name the target: %q %q %v", ti.TargetName(), ti.TargetVersion, ti.NodeCommands["n1"])
-			}
-			if !hasFaultStart(t, out.Dir, fault) {
-				t.Errorf("no %s fault was started in %s", fault, out.Dir)
-			}
-		})
-	}
+	eachFaultKindValid(t, consulRun, func(t *testing.T, fault string, out *Outcome) {
+		var ti results.TestInfo
+		if err := results.ReadJSON(out.Dir+"/"+results.TestFile, &ti); err != nil {
+			t.Fatal(err)
+		}
+		if ti.TargetName() != "consul@1.20.1" || ti.TargetVersion != "Consul v1.20.1" || !strings.Contains(strings.Join(ti.NodeCommands["n1"], " "), "raft_multiplier = 1") {
+			t.Errorf("test.json does not name the target: %q %q %v", ti.TargetName(), ti.TargetVersion, ti.NodeCommands["n1"])
+		}
+		if !hasFaultStart(t, out.Dir, fault) {
+			t.Errorf("no %s fault was started in %s", fault, out.Dir)
+		}
+	})
 }
 
 // TestConsulStaleReadsAreCaught is the negative control on real Consul: ?stale reads may be

@@ -49,14 +49,23 @@ func runValidOutcome(t *testing.T, o Options) *Outcome {
 	return out
 }
 
-func TestEachFaultKindIsValidOnTheCorrectAgent(t *testing.T) {
+// eachFaultKindValid runs one valid-verdict subtest per fault kind the nemesis knows, with the
+// options base gives, and hands each outcome to check (may be nil).
+func eachFaultKindValid(t *testing.T, base func(*testing.T) Options, check func(t *testing.T, fault string, out *Outcome)) {
 	for _, fault := range nemesis.Kinds() {
 		t.Run(fault, func(t *testing.T) {
-			o := shortRun(t)
+			o := base(t)
 			o.Nemesis = []string{fault}
-			runValid(t, o)
+			out := runValidOutcome(t, o)
+			if check != nil {
+				check(t, fault, out)
+			}
 		})
 	}
+}
+
+func TestEachFaultKindIsValidOnTheCorrectAgent(t *testing.T) {
+	eachFaultKindValid(t, shortRun, nil)
 }
 
 func TestRestartWithEachSignalRecovers(t *testing.T) {

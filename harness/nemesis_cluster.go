@@ -3,10 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -98,18 +95,8 @@ func (nc nemesisCluster) Leave(ctx context.Context, node string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+httpAddr(n)+"/v1/agent/leave", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := put(ctx, n, "/v1/agent/leave"); err != nil {
 		return fmt.Errorf("leave %s: %w", node, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("leave %s: %s: %s", node, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }

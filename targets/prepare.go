@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/raftcheck/harness/docker"
 )
@@ -101,6 +102,36 @@ func Prepare(ctx context.Context, t Target, src Source, images Images, log io.Wr
 		}
 	}
 	spec.Binary = p.Binary
-	p.Image, err = images.EnsureImage(ctx, spec)
+	if src.Binary == "" {
+		// A binary this package built into its cache: its image is remembered beside it, so a
+		// run does not hash the binary again (0.5 s for Consul's 130 MB on every run).
+		p.Image, err = imageOfOwnBuild(ctx, images, spec)
+	} else {
+		p.Image, err = images.EnsureImage(ctx, spec)
+	}
 	return p, err
+}
+
+// imageOfOwnBuild is EnsureImage for a binary in CacheDir, remembering the image in
+// <binary>.image with the binary's size and modification time; a rebuilt binary, or an image
+// removed from the engine, makes the image again.
+func imageOfOwnBuild(ctx context.Context, images Images, spec docker.ImageSpec) (string, error) {
+	st, err := os.Stat(spec.Binary)
+	if err != nil {
+		return "", err
+	}
+	stamp := fmt.Sprintf("%d %d %s %s", st.Size(), st.ModTime().UnixNano(), spec.Repo, spec.Path)
+	memo := spec.Binary + ".image"
+	if b, err := os.ReadFile(memo); err == nil {
+		if have, ref, ok := strings.Cut(strings.TrimSpace(string(b)), "\n"); ok && have == stamp {
+			if exists, err := images.ImageExists(ctx, ref); err == nil && exists {
+				return ref, nil
+			}
+		}
+	}
+	ref, err := images.EnsureImage(ctx, spec)
+	if err == nil {
+		_ = os.WriteFile(memo, []byte(stamp+"\n"+ref+"\n"), 0o644)
+	}
+	return ref, err
 }
