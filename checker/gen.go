@@ -17,13 +17,41 @@ import (
 // half did not); the worker then continues as a new process, as in Jepsen. A cas whose expected
 // value does not match completes as fail. The same seed gives the same history.
 func GenerateRegisterHistory(seed int64, ops, keys, workers int, infoFraction float64) []history.Op {
-	rng := rand.New(rand.NewSource(seed))
+	return GenerateRegister(RegisterGen{Seed: seed, Ops: ops, Keys: keys, Workers: workers, Info: infoFraction,
+		Reads: 0.5, Writes: 0.25, MaxGap: 2000, MinLatency: 3, MaxLatency: 10000})
+}
+
+// GenerateHotKeyHistory is the one-hot-key history of the checker's scaling goal: one key, ops
+// operations by workers workers, 50% reads, 30% writes, 20% cas, 1% of writes and cas info,
+// latencies of 0.1–5 ms, unique values; linearizable by construction.
+func GenerateHotKeyHistory(seed int64, ops, workers int) []history.Op {
+	return GenerateRegister(RegisterGen{Seed: seed, Ops: ops, Keys: 1, Workers: workers, Info: 0.01,
+		Reads: 0.5, Writes: 0.3, MaxGap: 100_000, MinLatency: 100_000, MaxLatency: 5_000_000})
+}
+
+// RegisterGen describes a generated register history (see GenerateRegister).
+type RegisterGen struct {
+	Seed                   int64
+	Ops, Keys, Workers     int
+	Info                   float64 // fraction of writes and cas that end info
+	Reads, Writes          float64 // fractions of reads and writes; the rest are cas
+	MaxGap                 int64   // ns between a worker's ops, at most
+	MinLatency, MaxLatency int64   // ns from invoke to completion
+}
+
+// GenerateRegister simulates a linearizable register store as GenerateRegisterHistory describes,
+// with the mix, gaps and latencies of g.
+func GenerateRegister(g RegisterGen) []history.Op {
+	rng := rand.New(rand.NewSource(g.Seed))
+	ops, keys, workers, infoFraction := g.Ops, g.Keys, g.Workers, g.Info
 	if keys < 1 {
 		keys = 1
 	}
 	if workers < 1 {
 		workers = 1
 	}
+	g.MinLatency = max(g.MinLatency, 2)
+	g.MaxLatency = max(g.MaxLatency, g.MinLatency+1)
 	type sim struct {
 		proc              history.Process
 		f                 string
@@ -43,13 +71,13 @@ func GenerateRegisterHistory(seed int64, ops, keys, workers int, infoFraction fl
 	for i := 0; i < ops; i++ {
 		w := rng.Intn(workers)
 		s := sim{proc: procs[w], key: rng.Intn(keys)}
-		s.call = clock[w] + 1 + rng.Int63n(2000)
-		s.point = s.call + 1 + rng.Int63n(5000)
-		s.done = s.point + 1 + rng.Int63n(5000)
-		switch r := rng.Intn(4); r {
-		case 0, 1:
+		s.call = clock[w] + 1 + rng.Int63n(max(g.MaxGap, 1))
+		s.done = s.call + g.MinLatency + rng.Int63n(g.MaxLatency-g.MinLatency)
+		s.point = s.call + 1 + rng.Int63n(s.done-s.call-1)
+		switch r := rng.Float64(); {
+		case r < g.Reads:
 			s.f = "read"
-		case 2:
+		case r < g.Reads+g.Writes:
 			s.f = "write"
 		default:
 			s.f = "cas"
@@ -146,4 +174,46 @@ func GenerateRegisterHistory(seed int64, ops, keys, workers int, infoFraction fl
 		out[n] = op
 	}
 	return out
+}
+
+// InjectStaleRead makes the first ok read completed at or after line from return a value that
+// was certainly overwritten before the read was invoked: the value of an ok write that returned
+// before another ok write was invoked, which itself returned before the read was invoked. It
+// reports false when no such read exists. The history is then not linearizable.
+func InjectStaleRead(ops []history.Op, from int) bool {
+	invokeOf := func(i int) int { // the invoke line of completion i
+		for j := i - 1; j >= 0; j-- {
+			if ops[j].Process == ops[i].Process && ops[j].Type == history.Invoke {
+				return j
+			}
+		}
+		return -1
+	}
+	for i := max(from, 0); i < len(ops); i++ {
+		if ops[i].Type != history.OK || ops[i].F != "read" {
+			continue
+		}
+		r := invokeOf(i)
+		// Newest ok write of this key completed before the read was invoked, then an older one
+		// completed before that write was invoked.
+		limit := r
+		for pass := 0; pass < 2 && limit > 0; pass++ {
+			w := -1
+			for j := limit - 1; j >= 0; j-- {
+				if ops[j].Type == history.OK && ops[j].F == "write" && ops[j].Key == ops[i].Key {
+					w = j
+					break
+				}
+			}
+			if w < 0 {
+				break
+			}
+			if pass == 1 {
+				ops[i].Value = ops[w].Value
+				return true
+			}
+			limit = invokeOf(w)
+		}
+	}
+	return false
 }

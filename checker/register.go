@@ -39,7 +39,16 @@ type Register struct {
 	// NoPrune turns off the register-specific pruning of unknown writes (see pruneKey); the
 	// verdict is the same either way, pruning only makes the search smaller.
 	NoPrune bool
+	// PorcupineOnly sends every key to porcupine, also keys whose values are unique (which are
+	// otherwise decided by ordering versions, see unique.go); for comparisons.
+	PorcupineOnly bool
 }
+
+// How a key was decided (KeyResult.Method).
+const (
+	MethodUnique    = "unique-values" // version order from unique values, see unique.go
+	MethodPorcupine = "porcupine"     // search of interleavings
+)
 
 // MaxVisualize bounds how many invalid keys are re-checked verbosely and visualised.
 const MaxVisualize = 5
@@ -55,6 +64,7 @@ type RegisterDetails struct {
 	Pruned      int                  `json:"pruned_ops"`  // unknown ops dropped because nothing observed them
 	Pinned      int                  `json:"pinned_ops"`  // unknown ops given a finite return by a read of their value
 	Segments    int                  `json:"segments"`    // independently checked stretches of key histories
+	UniqueKeys  int                  `json:"unique_keys"` // keys decided by version order (unique values)
 	InvalidKeys []string             `json:"invalid_keys,omitempty"`
 	UnknownKeys []string             `json:"unknown_keys,omitempty"` // not finished before the timeout
 	PerKey      map[string]KeyResult `json:"per_key"`
@@ -66,8 +76,13 @@ type RegisterDetails struct {
 type KeyResult struct {
 	Ops     int       `json:"ops"`
 	Valid   Validity  `json:"valid"`
+	Method  string    `json:"method,omitempty"`  // MethodUnique or MethodPorcupine
+	Why     string    `json:"why,omitempty"`     // why porcupine was needed, or why the key is unknown
 	Excerpt []OpBrief `json:"excerpt,omitempty"` // invalid keys: the ops around the failure
-	Anomaly *Anomaly  `json:"first_anomaly,omitempty"`
+	// Counterexample is, for an invalid key decided by unique values, a small set of its ops
+	// that is still not linearizable (shrunk by delta debugging within ShrinkBudget).
+	Counterexample []OpBrief `json:"counterexample,omitempty"`
+	Anomaly        *Anomaly  `json:"first_anomaly,omitempty"`
 }
 
 // OpBrief is one operation in an excerpt, invoke and completion folded together.
@@ -446,8 +461,12 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 		return Result{Valid: Unknown, Error: "malformed register history: " + err.Error()}
 	}
 	d := &RegisterDetails{Keys: len(keys), Unknown: unknownOps, PerKey: make(map[string]KeyResult, len(keys))}
+	decided := r.checkUniqueKeys(keys, d)
 	var segs []*segment
 	for _, k := range keys {
+		if _, ok := decided[k]; ok {
+			continue
+		}
 		if !r.NoPrune {
 			p, q := pruneKey(k)
 			d.Pruned += p
@@ -503,6 +522,12 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 	res := Result{Valid: Valid}
 	var bad []*segment
 	verdict := make(map[*registerKey]Validity, len(keys))
+	for k, u := range decided {
+		verdict[k] = Valid
+		if !u.valid {
+			verdict[k] = Invalid
+		}
+	}
 	for _, s := range segs { // in key order, each key's segments in time order
 		v, seen := verdict[s.key]
 		switch {
@@ -516,10 +541,22 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 			bad = append(bad, s) // the first invalid segment of each key
 		}
 	}
+	var uniqueBad []*registerKey
 	for _, k := range keys {
 		v := verdict[k]
 		d.Ops += len(k.ops)
-		d.PerKey[k.name] = KeyResult{Ops: len(k.ops), Valid: v}
+		kr := d.PerKey[k.name]
+		kr.Ops, kr.Valid = len(k.ops), v
+		if kr.Method == "" {
+			kr.Method = MethodPorcupine
+		}
+		if v == Unknown && kr.Why == "" {
+			kr.Why = "porcupine did not finish within the timeout"
+		}
+		d.PerKey[k.name] = kr
+		if u, ok := decided[k]; ok && !u.valid {
+			uniqueBad = append(uniqueBad, k)
+		}
 		switch v {
 		case Invalid:
 			d.InvalidKeys = append(d.InvalidKeys, k.name)
@@ -528,8 +565,9 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 		}
 	}
 	switch {
-	case len(bad) > 0:
+	case len(bad) > 0 || len(uniqueBad) > 0:
 		res.Valid = Invalid
+		r.explainUnique(uniqueBad, decided, d, &res, remaining)
 		r.explain(bad, d, &res, remaining)
 	case len(d.UnknownKeys) > 0:
 		res.Valid = Unknown

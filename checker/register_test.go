@@ -149,7 +149,7 @@ func TestRegisterVisualize(t *testing.T) {
 // TestRegisterTimeout: an expired timeout gives Unknown, never Valid.
 func TestRegisterTimeout(t *testing.T) {
 	ops := GenerateRegisterHistory(2, 200000, 1, 20, 0.2)
-	res := Register{Timeout: time.Millisecond, NoPrune: true}.Check(context.Background(), ops)
+	res := Register{Timeout: time.Millisecond, NoPrune: true, PorcupineOnly: true}.Check(context.Background(), ops)
 	if res.Valid != Unknown {
 		t.Fatalf("got %v (%s), want unknown", res.Valid, res.Error)
 	}

@@ -1,0 +1,212 @@
+package checker
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// ShrinkBudget bounds the time spent shrinking one invalid key's history to a counterexample.
+const ShrinkBudget = 2 * time.Second
+
+// checkUniqueKeys decides every key whose values are unique, several at once, and records the
+// method (and, for the others, why porcupine is needed) in d.PerKey.
+func (r Register) checkUniqueKeys(keys []*registerKey, d *RegisterDetails) map[*registerKey]uniqueVerdict {
+	out := make(map[*registerKey]uniqueVerdict, len(keys))
+	if r.PorcupineOnly {
+		for _, k := range keys {
+			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Why: "porcupine only (PorcupineOnly)"}
+		}
+		return out
+	}
+	verdicts := make([]uniqueVerdict, len(keys))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	workers := r.Parallelism
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(keys) {
+					return
+				}
+				verdicts[i] = checkUnique(keys[i].ops)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, k := range keys {
+		v := verdicts[i]
+		if !v.applies {
+			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Why: v.why}
+			continue
+		}
+		out[k] = v
+		d.UniqueKeys++
+		d.PerKey[k.name] = KeyResult{Method: MethodUnique}
+	}
+	return out
+}
+
+// explainUnique names the anomaly of each key found invalid by the unique-value method, shrinks
+// its history to a counterexample and visualises the counterexample with porcupine.
+func (r Register) explainUnique(bad []*registerKey, decided map[*registerKey]uniqueVerdict, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool)) {
+	if len(bad) > 0 && r.VisualizeDir != "" {
+		if err := os.MkdirAll(r.VisualizeDir, 0o755); err != nil {
+			res.Error = fmt.Sprintf("cannot create visualisation folder: %v", err)
+		}
+	}
+	for i, k := range bad {
+		u := decided[k]
+		kr := d.PerKey[k.name]
+		kr.Excerpt = briefs(u.ops, "shows the anomaly")
+		o := u.culprit
+		a := &Anomaly{Index: o.index, Time: o.call, Key: k.name, Process: o.proc,
+			Description: fmt.Sprintf("key %q: %s: %s", k.name, u.kind, u.problem)}
+		if o.done >= 0 {
+			a.Index, a.Time = o.done, o.ret
+		}
+		kr.Anomaly = a
+		if _, ok := remaining(); ok && i < MaxVisualize {
+			small := shrinkUnique(k.ops, u, ShrinkBudget)
+			kr.Counterexample = briefs(small, "")
+			if r.VisualizeDir != "" {
+				seg := &segment{key: k, start: absentState, ops: small}
+				m := seg.model()
+				result, info := porcupine.CheckOperationsVerbose(m, seg.operations(), time.Second)
+				if result == porcupine.Illegal {
+					path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
+					if err := porcupine.VisualizePath(m, info, path); err == nil {
+						d.Files = append(d.Files, path)
+						a.Visualization = filepath.Base(path)
+					}
+				}
+			}
+		}
+		d.PerKey[k.name] = kr
+		if res.FirstAnomaly == nil || a.Time < res.FirstAnomaly.Time {
+			res.FirstAnomaly = a
+			res.Error = a.Description
+		}
+	}
+}
+
+// briefs lists ops in invocation order.
+func briefs(ops []*rop, note string) []OpBrief {
+	sorted := append([]*rop(nil), ops...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].call < sorted[j].call })
+	out := make([]OpBrief, 0, len(sorted))
+	for i, o := range sorted {
+		if i > 0 && o == sorted[i-1] {
+			continue
+		}
+		ret := o.ret
+		if o.unknown {
+			ret = -1
+		}
+		out = append(out, OpBrief{Index: o.index, Process: o.proc, Op: o.String(), Call: o.call, Return: ret, Note: note})
+	}
+	return out
+}
+
+// shrinkUnique finds a small set of a key's ops that is still not linearizable, by delta
+// debugging (ddmin) within budget. Every candidate set is closed under "the write of a value
+// that an op in it observes", and with unique values a closed subset of a linearizable history
+// is linearizable (restrict the linearization: nothing can come between a write of v and an
+// observation of v), so the counterexample shows the key itself is not linearizable.
+func shrinkUnique(ops []*rop, u uniqueVerdict, budget time.Duration) []*rop {
+	writer := make(map[int64]*rop, len(ops)/2+1)
+	for _, o := range ops {
+		switch o.kind {
+		case fWrite:
+			writer[o.a] = o
+		case fCAS:
+			writer[o.b] = o
+		}
+	}
+	closure := func(set []*rop) []*rop {
+		in := make(map[*rop]bool, 2*len(set))
+		var out []*rop
+		var add func(o *rop)
+		add = func(o *rop) {
+			for o != nil && !in[o] {
+				in[o] = true
+				out = append(out, o)
+				var need int64
+				switch {
+				case o.kind == fRead && o.present:
+					need = o.a
+				case o.kind == fCAS:
+					need = o.a
+				default:
+					return
+				}
+				o = writer[need]
+			}
+		}
+		for _, o := range set {
+			add(o)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].index < out[j].index })
+		return out
+	}
+	invalid := func(set []*rop) bool {
+		v := checkUnique(set)
+		return v.applies && !v.valid
+	}
+	deadline := time.Now().Add(budget)
+	// Start from the ops that show the anomaly, else from the ops overlapping them, else all.
+	current := closure(u.ops)
+	if !invalid(current) {
+		lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+		for _, o := range u.ops {
+			lo, hi = min(lo, o.call), max(hi, o.ret)
+		}
+		var near []*rop
+		for _, o := range ops {
+			if o.ret >= lo && o.call <= hi {
+				near = append(near, o)
+			}
+		}
+		current = closure(append(near, u.ops...))
+		if !invalid(current) {
+			current = ops
+		}
+	}
+	// ddmin: try removing chunks, from halves down to single ops.
+	n := 2
+	for len(current) >= 2 && time.Now().Before(deadline) {
+		chunk := (len(current) + n - 1) / n
+		removed := false
+		for start := 0; start < len(current) && time.Now().Before(deadline); start += chunk {
+			end := min(start+chunk, len(current))
+			rest := append(append([]*rop(nil), current[:start]...), current[end:]...)
+			rest = closure(rest)
+			if len(rest) < len(current) && invalid(rest) {
+				current, removed = rest, true
+				n = max(n-1, 2)
+				break
+			}
+		}
+		if !removed {
+			if chunk == 1 {
+				break
+			}
+			n = min(2*n, len(current))
+		}
+	}
+	return current
+}
