@@ -18,3 +18,9 @@ func (*Register) Checkers(o CheckOptions) []checker.Checker {
 func (*Set) Checkers(CheckOptions) []checker.Checker {
 	return []checker.Checker{&checker.Set{}, &checker.Stats{}, &checker.Liveness{}}
 }
+
+// Checkers for the lock workload: the lock checker (mutual exclusion, fencing, LockIndex,
+// lock-delay, the overlap figure), op statistics, liveness.
+func (*Lock) Checkers(CheckOptions) []checker.Checker {
+	return []checker.Checker{&checker.Lock{}, &checker.Stats{}, &checker.Liveness{}}
+}

@@ -78,6 +78,7 @@ type Workload interface {
 var constructors = map[string]func() Workload{
 	"register": func() Workload { return &Register{} },
 	"set":      func() Workload { return &Set{} },
+	"lock":     func() Workload { return &Lock{} },
 }
 
 // Names lists the valid workload names, sorted.
@@ -99,8 +100,8 @@ func New(name string) (Workload, error) {
 	return mk(), nil
 }
 
-// Infer says which workload produced a history: "set" if it has add operations, "register" if
-// it has write or cas operations (or only reads of single keys).
+// Infer says which workload produced a history: "lock" if it has acquire operations, "set" if it
+// has add operations, "register" if it has write or cas operations (or only reads of single keys).
 func Infer(ops []history.Op) (string, error) {
 	var add, reg, read bool
 	for _, op := range ops {
@@ -108,6 +109,8 @@ func Infer(ops []history.Op) (string, error) {
 			continue
 		}
 		switch op.F {
+		case "acquire":
+			return "lock", nil
 		case "add":
 			add = true
 		case "write", "cas":

@@ -1,0 +1,214 @@
+package checker
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/raftcheck/harness/history"
+)
+
+// lb builds lock workload histories; times are in seconds.
+type lb struct{ hb }
+
+func sec(s float64) int64 { return int64(s * 1e9) }
+
+func (b *lb) session(t float64, p history.Process, lock, sid, checks string) *lb {
+	v := map[string]any{"checks": checks, "ttl_ms": 10000, "lock_delay_ms": 3000}
+	b.inv(sec(t), p, "session", lock, v)
+	v["session"] = sid
+	b.ok(sec(t)+1000, p, "session", lock, v)
+	return b
+}
+
+func (b *lb) acquire(t0, t1 float64, p history.Process, lock, sid string, index, lockIndex uint64) *lb {
+	b.inv(sec(t0), p, "acquire", lock, map[string]any{"session": sid})
+	b.ok(sec(t1), p, "acquire", lock, map[string]any{"session": sid, "index": index, "lock_index": lockIndex})
+	return b
+}
+
+func (b *lb) write(t0, t1 float64, p history.Process, lock, sid string, value int64, typ history.Type, index uint64, holder string, lockIndex uint64) *lb {
+	b.inv(sec(t0), p, "fenced-write", lock, map[string]any{"session": sid, "value": value})
+	v := map[string]any{"session": sid, "value": value}
+	if typ == history.OK {
+		v["index"], v["holder"], v["lock_index"] = index, holder, lockIndex
+	}
+	b.add(sec(t1), p, typ, "fenced-write", lock, v)
+	return b
+}
+
+func (b *lb) step(f string, t0, t1 float64, p history.Process, lock, sid string, typ history.Type) *lb {
+	b.inv(sec(t0), p, f, lock, map[string]any{"session": sid})
+	b.add(sec(t1), p, typ, f, lock, map[string]any{"session": sid})
+	return b
+}
+
+func (b *lb) final(t float64, p history.Process, lock, holder string, index, lockIndex uint64, value int64) *lb {
+	b.inv(sec(t), p, "read", lock, nil)
+	b.ok(sec(t)+1000, p, "read", lock, map[string]any{"holder": holder, "index": index, "lock_index": lockIndex, "value": value})
+	return b
+}
+
+// validLockHistory: two clean hand-overs, then a holder cut off by a partition whose node-check
+// session is invalidated: the next holder acquires after the lock-delay while the old one still
+// believes it holds the lock (1 s of overlap), and the old holder's fenced write is rolled back.
+func validLockHistory() *lb {
+	b := &lb{}
+	b.session(0, 0, "l0", "s1", "node").session(0.05, 1, "l0", "s2", "none")
+	b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+	b.acquire(0.15, 0.6, 1, "l0", "s2", 12, 2) // waited for s1's release
+	b.write(0.3, 0.35, 0, "l0", "s1", 1, history.OK, 11, "s1", 1)
+	b.step("release", 0.5, 0.55, 0, "l0", "s1", history.OK)
+	b.step("destroy", 0.56, 0.58, 0, "l0", "s1", history.OK)
+	b.write(0.7, 0.75, 1, "l0", "s2", 2, history.OK, 13, "s2", 2)
+	b.step("release", 1.0, 1.05, 1, "l0", "s2", history.OK)
+	b.step("destroy", 1.06, 1.1, 1, "l0", "s2", history.OK)
+
+	b.session(1.9, 2, "l0", "s3", "node")
+	b.acquire(2.0, 2.1, 2, "l0", "s3", 14, 3)
+	b.write(2.2, 2.3, 2, "l0", "s3", 3, history.OK, 15, "s3", 3)
+	b.nemesis(sec(2.4), "partition", history.NemesisEvent{Event: history.EventStart, Targets: []string{"n1"}})
+	b.write(2.5, 4.5, 2, "l0", "s3", 4, history.Info, 0, "", 0) // cut off: unknown
+	b.session(5.0, 3, "l0", "s4", "node")
+	b.acquire(5.5, 8.0, 3, "l0", "s4", 20, 4) // after s3's invalidation + 3 s lock-delay
+	b.write(8.5, 8.6, 4, "l0", "s3", 5, history.Fail, 0, "", 0)
+	b.write(8.7, 8.8, 3, "l0", "s4", 6, history.OK, 21, "s4", 4)
+	b.nemesis(sec(8.9), "partition", history.NemesisEvent{Event: history.EventEnd, Targets: []string{"n1"}})
+	b.step("lost", 9.0, 9.0, 4, "l0", "s3", history.OK)
+	b.step("release", 9.1, 9.2, 4, "l0", "s3", history.OK)
+	b.step("release", 9.3, 9.4, 3, "l0", "s4", history.OK)
+	b.final(10, 9, "l0", "", 22, 4, 6)
+	return b
+}
+
+func checkLock(t *testing.T, ops []history.Op) (Result, *LockDetails) {
+	t.Helper()
+	r := Lock{}.Check(context.Background(), ops)
+	d, _ := r.Details.(*LockDetails)
+	if d == nil {
+		t.Fatalf("no details: %+v", r)
+	}
+	return r, d
+}
+
+func TestLockValidHistory(t *testing.T) {
+	r, d := checkLock(t, validLockHistory().ops)
+	if r.Valid != Valid {
+		t.Fatalf("valid history judged %v: %s (%v)", r.Valid, r.Error, d.Examples)
+	}
+	if d.Holdings != 4 || d.FencedOK != 4 || d.FencedRejected != 1 || d.FencedUnknown != 1 || d.Lost != 1 {
+		t.Errorf("counts: %+v", d)
+	}
+	o := d.Overlap
+	if o.Count != 1 || o.MaxSeconds != 1.0 || o.WritesRejected != 1 || o.WritesOK != 0 {
+		t.Errorf("overlap: %+v, want one of 1 s with one rejected write", o)
+	}
+}
+
+// TestLockInvalidHistories: each history breaks one promise and must be caught as that kind.
+func TestLockInvalidHistories(t *testing.T) {
+	for _, tc := range []struct {
+		name, kind string
+		build      func() *lb
+	}{
+		{"overlap-with-committed-fenced-write", LockMutex, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node").session(0, 1, "l0", "s2", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+			b.acquire(0.15, 0.25, 1, "l0", "s2", 12, 2) // while s1's next write commits
+			b.write(0.3, 0.35, 0, "l0", "s1", 1, history.OK, 11, "s1", 1)
+			return b
+		}},
+		{"acquired-before-the-earlier-index", LockMutex, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node").session(0, 1, "l0", "s2", "node")
+			b.acquire(0.01, 0.05, 1, "l0", "s2", 12, 2)
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1) // index 10 but invoked after s2's ok
+			return b
+		}},
+		{"fenced-write-after-next-acquisition", LockFencing, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node").session(0, 1, "l0", "s2", "none")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+			b.write(0.3, 4, 0, "l0", "s1", 1, history.OK, 13, "s1", 1) // committed after index 12
+			b.acquire(0.15, 3.5, 1, "l0", "s2", 12, 2)
+			return b
+		}},
+		{"check-session-passed-for-another-holder", LockFencing, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+			b.write(0.3, 0.4, 0, "l0", "s1", 1, history.OK, 11, "s9", 1)
+			return b
+		}},
+		{"lock-delay-ignored", LockDelayed, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s3", "node").session(0, 1, "l0", "s4", "node")
+			b.acquire(2.0, 2.1, 0, "l0", "s3", 14, 3)
+			b.write(2.2, 2.3, 0, "l0", "s3", 3, history.OK, 15, "s3", 3)
+			b.acquire(3.0, 4.0, 1, "l0", "s4", 20, 4) // 1.8 s after the last proof, delay 3 s
+			return b
+		}},
+		{"ttl-session-expired-early", LockTTL, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s5", "none").session(0, 1, "l0", "s6", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s5", 10, 1)
+			b.acquire(5, 15, 1, "l0", "s6", 30, 2) // s5 (TTL 10 s) cannot expire before 20 s
+			return b
+		}},
+		{"lock-index-not-growing", LockIndexes, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node").session(0, 1, "l0", "s2", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 5)
+			b.step("release", 0.3, 0.4, 0, "l0", "s1", history.OK)
+			b.acquire(0.5, 0.6, 1, "l0", "s2", 12, 4)
+			return b
+		}},
+		{"rolled-back-write-visible", LockFinal, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+			b.write(0.3, 0.4, 0, "l0", "s1", 7, history.Fail, 0, "", 0)
+			b.step("release", 0.5, 0.6, 0, "l0", "s1", history.OK)
+			b.final(1, 5, "l0", "", 12, 1, 7)
+			return b
+		}},
+		{"unindexed-holdings-overlap", LockMutex, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node").session(0, 1, "l0", "s2", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 0, 0)
+			b.acquire(0.1, 0.25, 1, "l0", "s2", 0, 0)
+			b.write(0.3, 0.35, 0, "l0", "s1", 1, history.OK, 11, "s1", 1)
+			b.write(0.3, 0.35, 1, "l0", "s2", 2, history.OK, 12, "s2", 2)
+			return b
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, d := checkLock(t, tc.build().ops)
+			if r.Valid != Invalid {
+				t.Fatalf("judged %v, want invalid (%s)", r.Valid, r.Error)
+			}
+			if d.Violations[tc.kind] == 0 {
+				t.Errorf("violations %v, want %s; %s", d.Violations, tc.kind, r.Error)
+			}
+			if r.FirstAnomaly == nil || r.FirstAnomaly.Key != "l0" || !strings.Contains(r.Error, "first:") {
+				t.Errorf("anomaly %+v, error %q", r.FirstAnomaly, r.Error)
+			}
+		})
+	}
+}
+
+func TestLockUndecidable(t *testing.T) {
+	b := &lb{}
+	b.session(0, 0, "l0", "s1", "node")
+	b.inv(sec(0.1), 0, "acquire", "l0", map[string]any{"session": "s1"})
+	b.fail(sec(0.2), 0, "acquire", "l0", map[string]any{"session": "s1"})
+	if r, _ := checkLock(t, b.ops); r.Valid != Unknown {
+		t.Errorf("no holding at all: %v, want unknown", r.Valid)
+	}
+	b.inv(sec(0.3), 1, "acquire", "l0", "not an object")
+	b.ok(sec(0.4), 1, "acquire", "l0", "not an object")
+	if r, _ := checkLock(t, b.ops); r.Valid != Unknown || !strings.Contains(r.Error, "undecodable") {
+		t.Errorf("bad value: %v %q, want unknown naming the op", r.Valid, r.Error)
+	}
+}
