@@ -39,6 +39,11 @@ type Register struct {
 	// NoPrune turns off the register-specific pruning of unknown writes (see pruneKey); the
 	// verdict is the same either way, pruning only makes the search smaller.
 	NoPrune bool
+	// MemoryLimit bounds the Go heap (bytes) while porcupine searches: past it, the keys not yet
+	// decided are Unknown, with the reason, instead of the process being killed for lack of
+	// memory. Zero means DefaultMemoryLimit; negative means no limit. The unique-value method
+	// needs memory linear in the history and is not bounded by it.
+	MemoryLimit int64
 	// PorcupineOnly sends every key to porcupine, also keys whose values are unique (which are
 	// otherwise decided by ordering versions, see unique.go); for comparisons.
 	PorcupineOnly bool
@@ -74,11 +79,13 @@ type RegisterDetails struct {
 
 // KeyResult is the outcome for one key.
 type KeyResult struct {
-	Ops     int       `json:"ops"`
-	Valid   Validity  `json:"valid"`
-	Method  string    `json:"method,omitempty"`  // MethodUnique or MethodPorcupine
-	Why     string    `json:"why,omitempty"`     // why porcupine was needed, or why the key is unknown
-	Excerpt []OpBrief `json:"excerpt,omitempty"` // invalid keys: the ops around the failure
+	Ops    int      `json:"ops"`
+	Valid  Validity `json:"valid"`
+	Method string   `json:"method,omitempty"` // MethodUnique or MethodPorcupine
+	// Fallback says why porcupine was needed; Why, why the key is unknown.
+	Fallback string    `json:"fallback,omitempty"`
+	Why      string    `json:"why,omitempty"`
+	Excerpt  []OpBrief `json:"excerpt,omitempty"` // invalid keys: the ops around the failure
 	// Counterexample is, for an invalid key decided by unique values, a small set of its ops
 	// that is still not linearizable (shrunk by delta debugging within ShrinkBudget).
 	Counterexample []OpBrief `json:"counterexample,omitempty"`
@@ -431,11 +438,11 @@ func (k *registerKey) segments(target int) []*segment {
 }
 
 // model is the register model starting from the segment's state.
-func (s *segment) model() porcupine.Model {
+func (s *segment) model(g *memGuard) porcupine.Model {
 	m := registerModel
 	start := s.start
 	m.Init = func() any { return start }
-	return m
+	return g.guard(m)
 }
 
 // operations turns a segment's ops into porcupine operations with dense client ids.
@@ -499,6 +506,15 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	limit := uint64(DefaultMemoryLimit)
+	switch {
+	case r.MemoryLimit > 0:
+		limit = uint64(r.MemoryLimit)
+	case r.MemoryLimit < 0:
+		limit = 0
+	}
+	guard := startMemGuard(limit)
+	defer guard.stop()
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -511,8 +527,11 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 				}
 				s := order[i]
 				s.verdict = Unknown
-				if left, ok := remaining(); ok && ctx.Err() == nil {
-					s.verdict = fromPorcupine(porcupine.CheckOperationsTimeout(s.model(), s.operations(), left))
+				if left, ok := remaining(); ok && ctx.Err() == nil && !guard.tripped() {
+					v := fromPorcupine(porcupine.CheckOperationsTimeout(s.model(guard), s.operations(), left))
+					if !guard.tripped() { // a tripped guard forced steps to fail: no verdict
+						s.verdict = v
+					}
 				}
 			}
 		}()
@@ -550,8 +569,11 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 		if kr.Method == "" {
 			kr.Method = MethodPorcupine
 		}
-		if v == Unknown && kr.Why == "" {
+		if v == Unknown {
 			kr.Why = "porcupine did not finish within the timeout"
+			if guard.tripped() {
+				kr.Why = guard.reason()
+			}
 		}
 		d.PerKey[k.name] = kr
 		if u, ok := decided[k]; ok && !u.valid {
@@ -568,10 +590,13 @@ func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 	case len(bad) > 0 || len(uniqueBad) > 0:
 		res.Valid = Invalid
 		r.explainUnique(uniqueBad, decided, d, &res, remaining)
-		r.explain(bad, d, &res, remaining)
+		r.explain(bad, d, &res, remaining, guard)
 	case len(d.UnknownKeys) > 0:
 		res.Valid = Unknown
 		res.Error = fmt.Sprintf("linearizability check of %d of %d keys did not finish within the timeout", len(d.UnknownKeys), len(keys))
+		if guard.tripped() {
+			res.Error = fmt.Sprintf("linearizability check of %d of %d keys stopped: %s", len(d.UnknownKeys), len(keys), guard.reason())
+		}
 	}
 	d.Seconds = time.Since(start).Seconds()
 	res.Details = d
@@ -590,7 +615,7 @@ func fromPorcupine(r porcupine.CheckResult) Validity {
 
 // explain re-checks invalid keys verbosely to find the op that cannot be linearized, builds
 // excerpts and the first anomaly, and writes visualisations.
-func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool)) {
+func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool), guard *memGuard) {
 	if r.VisualizeDir != "" {
 		if err := os.MkdirAll(r.VisualizeDir, 0o755); err != nil {
 			res.Error = fmt.Sprintf("cannot create visualisation folder: %v", err)
@@ -606,8 +631,8 @@ func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remai
 			}
 			continue
 		}
-		result, info := porcupine.CheckOperationsVerbose(seg.model(), seg.operations(), left)
-		if result != porcupine.Illegal {
+		result, info := porcupine.CheckOperationsVerbose(seg.model(guard), seg.operations(), left)
+		if result != porcupine.Illegal || guard.tripped() {
 			continue // timed out while explaining; the verdict stands
 		}
 		kr.Excerpt, kr.Anomaly = excerpt(seg, info)
@@ -618,7 +643,7 @@ func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remai
 		}
 		if r.VisualizeDir != "" {
 			path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
-			if err := porcupine.VisualizePath(seg.model(), info, path); err == nil {
+			if err := porcupine.VisualizePath(seg.model(nil), info, path); err == nil {
 				d.Files = append(d.Files, path)
 				if kr.Anomaly != nil {
 					kr.Anomaly.Visualization = filepath.Base(path) // also res.FirstAnomaly when it is this key's

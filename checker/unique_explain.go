@@ -23,7 +23,7 @@ func (r Register) checkUniqueKeys(keys []*registerKey, d *RegisterDetails) map[*
 	out := make(map[*registerKey]uniqueVerdict, len(keys))
 	if r.PorcupineOnly {
 		for _, k := range keys {
-			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Why: "porcupine only (PorcupineOnly)"}
+			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Fallback: "porcupine only (PorcupineOnly)"}
 		}
 		return out
 	}
@@ -51,7 +51,7 @@ func (r Register) checkUniqueKeys(keys []*registerKey, d *RegisterDetails) map[*
 	for i, k := range keys {
 		v := verdicts[i]
 		if !v.applies {
-			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Why: v.why}
+			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Fallback: v.why}
 			continue
 		}
 		out[k] = v
@@ -85,7 +85,7 @@ func (r Register) explainUnique(bad []*registerKey, decided map[*registerKey]uni
 			kr.Counterexample = briefs(small, "")
 			if r.VisualizeDir != "" {
 				seg := &segment{key: k, start: absentState, ops: small}
-				m := seg.model()
+				m := seg.model(nil)
 				result, info := porcupine.CheckOperationsVerbose(m, seg.operations(), time.Second)
 				if result == porcupine.Illegal {
 					path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")

@@ -303,7 +303,7 @@ func TestUniqueRepeatedValuesUsePorcupine(t *testing.T) {
 		inv(7, 1, "read", "k", nil).ok(8, 1, "read", "k", 1)
 	res := Register{}.Check(context.Background(), h.ops)
 	kr := res.Details.(*RegisterDetails).PerKey["k"]
-	if res.Valid != Valid || kr.Method != MethodPorcupine || !strings.Contains(kr.Why, "written twice") {
+	if res.Valid != Valid || kr.Method != MethodPorcupine || !strings.Contains(kr.Fallback, "written twice") {
 		t.Fatalf("got %v, key %+v", res.Valid, kr)
 	}
 }
@@ -332,4 +332,26 @@ func BenchmarkHotKey100k(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestMemoryLimit: a search that would grow past the memory limit stops there and says
+// unknown with the reason; it is never killed and never says valid or invalid.
+func TestMemoryLimit(t *testing.T) {
+	ops := GenerateRegisterHistory(2, 200000, 1, 20, 0.2)
+	runtime.GC()
+	limit := heapObjectsBytes() + 64<<20
+	stop, peakOf := sampleHeap()
+	res := Register{NoPrune: true, PorcupineOnly: true, MemoryLimit: int64(limit), Timeout: time.Minute}.Check(context.Background(), ops)
+	stop()
+	if res.Valid != Unknown || !strings.Contains(res.Error, "memory limit") {
+		t.Fatalf("got %v (%s), want unknown at the memory limit", res.Valid, res.Error)
+	}
+	if kr := res.Details.(*RegisterDetails).PerKey["r0"]; !strings.Contains(kr.Why, "memory limit") {
+		t.Errorf("key says %q", kr.Why)
+	}
+	// The sampler of this test is slower than the guard's; allow it some slack.
+	if peak := peakOf(); peak > limit+64<<20 {
+		t.Errorf("heap peaked at %s, limit %s", mib(peak), mib(limit))
+	}
+	t.Log(res.Error)
 }
