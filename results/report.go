@@ -77,6 +77,7 @@ type reportView struct {
 
 	Anomaly  *anomalyView
 	Sets     []setView
+	Locks    []lockTimelineView // lock workload: holders per lock over the run
 	Checkers []checkerRow
 	Counts   []opCount
 	Phases   []Phase
@@ -161,6 +162,7 @@ func buildReport(dir string) *reportView {
 		}
 	}
 	v.Counts = countOps(cops)
+	v.Locks = lockTimelines(ops, end, v.Faults)
 	if v.LatencySVG, err = latencyPlot(cops, v.Faults, end); err != nil {
 		v.Problems = append(v.Problems, err.Error())
 	}

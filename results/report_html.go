@@ -74,6 +74,16 @@ const reportHTML = `<!doctype html>
 <p><b>Unexpected</b> ({{.UnexpectedN}}): {{if .Unexpected}}<code>{{join .Unexpected ", "}}</code>{{if gt .UnexpectedN (len .Unexpected)}} …{{end}}{{else}}none{{end}}</p>
 {{end}}
 
+{{if .Locks}}<h2 id="locks">Lock holders</h2>
+<p class="muted">One lane per process that held the lock; a bar from the acquisition to the moment the holder stopped believing it held the lock (noticed the loss or began to release); orange: a later holder had already acquired it; shaded: faults.</p>
+{{range .Locks}}{{$lt := .}}<h3>lock <code>{{.Lock}}</code>: {{.Holdings}} holdings, {{.Overlaps}} overlapping beliefs</h3>
+{{with .TL}}<svg class="tl plot" xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="holders of lock {{$lt.Lock}}">
+{{range .Faults}}<rect class="fault" x="{{.X}}" y="0" width="{{.W}}" height="{{$lt.TL.Height}}"><title>{{.Label}}</title></rect><text x="{{.X}}" y="12">{{.Label}}</text>
+{{end}}{{range .Lanes}}<text class="lane" x="4" y="{{.Y}}">{{.Label}}</text>
+{{end}}{{range .Bars}}<g><title>{{.Title}}</title><rect class="{{.Class}}{{if .Anomaly}} anomaly{{end}}" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"></rect></g>
+{{end}}{{range .Ticks}}<line class="axis" x1="{{.X}}" x2="{{.X}}" y1="16" y2="{{$lt.TL.AxisY}}"></line><text x="{{.X}}" y="{{$lt.TL.Height}}" dy="-6">{{.Label}}</text>
+{{end}}</svg>{{end}}{{end}}{{end}}
+
 <h2 id="checkers">Checkers</h2>
 <table><tr><th>checker</th><th>verdict</th><th>reason</th></tr>
 {{range .Checkers}}<tr><td>{{.Name}}</td><td class="{{.Valid}}">{{.Valid}}</td><td>{{.Error}}{{with .Anomaly}}<br><span class="muted">first anomaly: index {{.Index}}, process {{.Process}}{{with .Key}}, key <code>{{.}}</code>{{end}}: {{.Description}}</span>{{end}}</td></tr>
