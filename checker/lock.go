@@ -470,17 +470,28 @@ func lockChain(l string, hs []*LockHolding, mult int, byOp map[int64]*history.Op
 		next = min(rel, add64(inv, int64(h.LockDelay)))
 		prev, prevP = h, p
 	}
+	// A loose holding is checked against every other: a violation when neither order fits.
+	before := func(x, y *LockHolding, delay bool) bool { // x can end (and its lock-delay pass) before y's acquisition
+		r, i, _ := endBounds(x, x.AcquireInvoke, mult)
+		if delay {
+			i = add64(i, int64(x.LockDelay))
+		}
+		return y.AcquireOK >= min(r, i)
+	}
 	for _, x := range loose {
 		for _, y := range hs {
 			if x == y || y.Index == 0 && y.AcquireOK < x.AcquireOK {
 				continue // each loose pair once
 			}
-			xr, xi, _ := endBounds(x, x.AcquireInvoke, mult)
-			yr, yi, _ := endBounds(y, y.AcquireInvoke, mult)
-			if min(xr, xi) > y.AcquireOK && min(yr, yi) > x.AcquireOK {
-				add(lockViolation{kind: LockMutex, op: byOp[y.AcquireOp], key: l, time: max(x.AcquireOK, y.AcquireOK),
-					desc: fmt.Sprintf("lock %s: sessions %s (process %d) and %s (process %d) both held it at once", l, short(x.Session), x.Process, short(y.Session), y.Process)})
+			if before(x, y, true) || before(y, x, true) {
+				continue
 			}
+			kind, how := LockDelayed, "within the lock-delay of each other"
+			if !before(x, y, false) && !before(y, x, false) {
+				kind, how = LockMutex, "at once"
+			}
+			add(lockViolation{kind: kind, op: byOp[y.AcquireOp], key: l, time: max(x.AcquireOK, y.AcquireOK),
+				desc: fmt.Sprintf("lock %s: sessions %s (process %d) and %s (process %d) both held it %s", l, short(x.Session), x.Process, short(y.Session), y.Process, how)})
 		}
 	}
 }
