@@ -1,0 +1,50 @@
+package harness
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/results"
+)
+
+// TestConsulLockWorkloadUnderPartition runs the lock workload on real Consul while partitions
+// cut nodes off: the lock checker must find Consul's locks safe, locks must have changed hands,
+// fenced writes must have committed, and the report must draw the holders of every lock.
+func TestConsulLockWorkloadUnderPartition(t *testing.T) {
+	o := consulRun(t)
+	o.Workload = "lock"
+	o.Nemesis = []string{"partition"}
+	o.TimeLimit = 15 * time.Second
+	o.NemesisInterval = 4 * time.Second
+	out := runValidOutcome(t, o)
+	r := out.Results.Checkers[checker.NameLock]
+	if r.Valid != checker.Valid {
+		t.Fatalf("lock checker %v: %s", r.Valid, r.Error)
+	}
+	var d checker.LockDetails
+	b, err := json.Marshal(r.Details)
+	if err == nil {
+		err = json.Unmarshal(b, &d)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Locks < 1 || d.Holdings < 4 || d.FencedOK < 4 {
+		t.Errorf("too little happened on Consul: %+v", d)
+	}
+	page, err := os.ReadFile(filepath.Join(out.Dir, results.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `aria-label="holders of lock l0"`) {
+		t.Errorf("report.html in %s draws no holders of lock l0", out.Dir)
+	}
+	if !hasFaultStart(t, out.Dir, "partition") {
+		t.Errorf("no partition was started in %s", out.Dir)
+	}
+}
