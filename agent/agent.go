@@ -42,10 +42,11 @@ type Agent struct {
 	serf     *serf.Serf
 	serfCh   chan serf.Event
 
-	httpLn   net.Listener
-	httpSrv  *http.Server
-	httpAddr string // address advertised in the "http" Serf tag
-	proxy    *http.Transport
+	httpLn  net.Listener
+	httpSrv *http.Server
+	port    *serverPort     // the server port: Raft and server-to-server requests
+	rpcSrv  *http.Server    // serves other servers' requests arriving on the server port
+	proxy   *http.Transport // sends requests to other servers over their server port
 
 	bootstrapExpect atomic.Int64
 	readyTerm       atomic.Uint64 // term in which a leader barrier completed
@@ -83,13 +84,7 @@ func New(cfg *Config) (*Agent, error) {
 		leaderNotify: make(chan bool, 10), // as Consul: Raft blocks on a full NotifyCh
 		reconcileCh:  make(chan memberEvent, 256),
 		shutdownCh:   make(chan struct{}),
-		proxy: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 128,
-			IdleConnTimeout:     90 * time.Second,
-		},
+		proxy:        rpcTransport(),
 	}
 	a.logger = log.New(a.logw, "", log.LstdFlags|log.Lmicroseconds)
 	a.bootstrapExpect.Store(int64(cfg.BootstrapExpect))
@@ -124,17 +119,10 @@ func (a *Agent) start() error {
 	}
 	a.logger.Printf("[INFO] agent: starting node=%s id=%s dc=%s advertise=%s version=%s", cfg.NodeName, id, cfg.Datacenter, advertise, Version)
 
-	// HTTP first: other servers' bootstrap safety checks call our /v1/status/peers.
 	a.httpLn, err = net.Listen("tcp", net.JoinHostPort(cfg.ClientAddr, strconv.Itoa(cfg.HTTPPort)))
 	if err != nil {
 		return fmt.Errorf("listen HTTP on %s:%d: %w", cfg.ClientAddr, cfg.HTTPPort, err)
 	}
-	httpPort := a.httpLn.Addr().(*net.TCPAddr).Port
-	httpHost := cfg.ClientAddr
-	if ip := net.ParseIP(httpHost); ip == nil || ip.IsUnspecified() {
-		httpHost = advertise.String()
-	}
-	a.httpAddr = net.JoinHostPort(httpHost, strconv.Itoa(httpPort))
 
 	if err := a.setupRaft(advertise); err != nil {
 		return err
@@ -143,16 +131,25 @@ func (a *Agent) start() error {
 		return err
 	}
 	// Serve only now that Raft and Serf exist (handlers use both); connections made since the
-	// listener opened wait in its backlog.
-	a.httpSrv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: cfg.HTTPReadTimeout, IdleTimeout: httpIdleTimeout, ErrorLog: a.logger}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.httpSrv.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.logger.Printf("[ERR] agent: HTTP server: %v", err)
-		}
-	}()
+	// listeners opened wait in their backlog. Other servers' requests (forwarded to this leader,
+	// the bootstrap peer check) come over the server port, to the same handler.
+	newServer := func() *http.Server {
+		return &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: cfg.HTTPReadTimeout, IdleTimeout: httpIdleTimeout, ErrorLog: a.logger}
+	}
+	a.httpSrv, a.rpcSrv = newServer(), newServer()
+	for _, s := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{a.httpSrv, a.httpLn}, {a.rpcSrv, a.port.forward}} {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				a.logger.Printf("[ERR] agent: HTTP server: %v", err)
+			}
+		}()
+	}
 	a.logger.Printf("[INFO] agent: HTTP API on %s", a.httpLn.Addr())
 	a.wg.Add(2)
 	go a.serfEventLoop()
@@ -215,17 +212,15 @@ func (a *Agent) setupRaft(advertise net.IP) error {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
 	bind := net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.ServerPort))
-	ln, err := net.Listen("tcp", bind)
+	a.port, err = listenServerPort(bind, advertise, a.logger.Printf)
 	if err != nil {
-		return fmt.Errorf("listen Raft on %s: %w", bind, err)
+		return fmt.Errorf("listen on the server port %s: %w", bind, err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close() // NewTCPTransport binds itself; we only resolved port 0 to a real port.
-	adv := &net.TCPAddr{IP: advertise, Port: port}
-	a.trans, err = raft.NewTCPTransportWithLogger(net.JoinHostPort(cfg.BindAddr, strconv.Itoa(port)), adv, 3, 10*time.Second, rc.Logger.Named("transport"))
-	if err != nil {
-		return fmt.Errorf("start Raft transport on %s: %w", bind, err)
-	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.port.serve() }()
+	a.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: raftLayer{a.port.raft}, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger.Named("transport"),
+	})
 
 	peersFile := filepath.Join(raftDir, "peers.json")
 	hadState, err := raft.HasExistingState(logs, store, snaps)
@@ -315,8 +310,7 @@ func (a *Agent) setupSerf(advertise net.IP) error {
 	return nil
 }
 
-// tags are Consul's server tags plus "http", the HTTP API address used for forwarding and
-// for the bootstrap peer check.
+// tags are Consul's server tags.
 func (a *Agent) tags() map[string]string {
 	_, port, _ := net.SplitHostPort(string(a.trans.LocalAddr()))
 	t := map[string]string{
@@ -330,7 +324,6 @@ func (a *Agent) tags() map[string]string {
 		"raft_vsn": "3",
 		"build":    Version + ":raftcheck",
 		"segment":  "",
-		"http":     a.httpAddr,
 	}
 	if a.cfg.BootstrapExpect > 0 {
 		t["expect"] = strconv.Itoa(a.cfg.BootstrapExpect)
@@ -401,6 +394,7 @@ func (a *Agent) Shutdown() error {
 		close(a.shutdownCh)
 		if a.httpSrv != nil {
 			a.httpSrv.Close()
+			a.rpcSrv.Close()
 		} else if a.httpLn != nil {
 			a.httpLn.Close()
 		}
@@ -414,6 +408,9 @@ func (a *Agent) Shutdown() error {
 		}
 		if a.trans != nil {
 			a.trans.Close()
+		}
+		if a.port != nil {
+			a.port.Close()
 		}
 		a.wg.Wait()
 		a.proxy.CloseIdleConnections()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
 )
 
@@ -64,15 +65,23 @@ type command struct {
 	Txn []TxnKVOp `json:",omitempty"`
 }
 
-// encodeCommand encodes a log entry with gob, not JSON: keys and values are arbitrary bytes, and
-// JSON would turn invalid UTF-8 into U+FFFD (so keys %FE and %FF would collide, as the
-// conformance test against Consul showed).
+// msgpackHandle encodes log entries with MessagePack, as Consul does. Not JSON: keys and values
+// are arbitrary bytes, and JSON would turn invalid UTF-8 into U+FFFD (so keys %FE and %FF would
+// collide, as the conformance test against Consul showed). Not gob either: a gob stream starts
+// with its type descriptions, and decoding those for every entry cost 8% of the CPU of a write
+// benchmark (profile in docs/performance.md).
+var msgpackHandle = &codec.MsgpackHandle{}
+
 func encodeCommand(c command) []byte {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(c); err != nil {
+	var b []byte
+	if err := codec.NewEncoderBytes(&b, msgpackHandle).Encode(c); err != nil {
 		panic(fmt.Sprintf("encode command: %v", err)) // only plain data: cannot happen
 	}
-	return buf.Bytes()
+	return b
+}
+
+func decodeCommand(data []byte, c *command) error {
+	return codec.NewDecoderBytes(data, msgpackHandle).Decode(c)
 }
 
 // store is the replicated state machine: a KV map with tombstones so that the index of a
@@ -93,7 +102,7 @@ func newStore() *store {
 // Apply implements raft.FSM. It returns bool for single-key writes and *TxnResponse for txns.
 func (s *store) Apply(l *raft.Log) any {
 	var c command
-	if err := gob.NewDecoder(bytes.NewReader(l.Data)).Decode(&c); err != nil {
+	if err := decodeCommand(l.Data, &c); err != nil {
 		return fmt.Errorf("decode log entry %d: %w", l.Index, err)
 	}
 	s.mu.Lock()

@@ -180,7 +180,7 @@ func (a *Agent) route(w http.ResponseWriter, r *http.Request, body []byte, mode 
 		if r.Header.Get(forwardedHeader) != "" {
 			return false, errNoLeader
 		}
-		if target := a.leaderHTTP(); target != "" {
+		if target := a.leaderAddr(); target != "" {
 			return false, a.forward(w, r, body, target)
 		}
 		if time.Now().After(deadline) {
@@ -196,21 +196,16 @@ func (a *Agent) route(w http.ResponseWriter, r *http.Request, body []byte, mode 
 	}
 }
 
-// leaderHTTP returns the HTTP address of the current leader as learned from its Serf tags.
-func (a *Agent) leaderHTTP() string {
+// leaderAddr returns the Raft address of the current leader, unless that is this server.
+func (a *Agent) leaderAddr() string {
 	addr, id := a.raft.LeaderWithID()
 	if addr == "" || string(id) == a.nodeID {
 		return ""
 	}
-	for _, m := range a.serf.Members() {
-		if s, ok := parseServer(m); ok && (s.ID == string(id) || s.Addr == string(addr)) && s.HTTP != "" {
-			return s.HTTP
-		}
-	}
-	return ""
+	return string(addr)
 }
 
-// forward proxies the request to the leader over a keep-alive transport.
+// forward proxies the request to the leader over keep-alive connections to its server port.
 func (a *Agent) forward(w http.ResponseWriter, r *http.Request, body []byte, target string) error {
 	var proxyErr error
 	rp := &httputil.ReverseProxy{

@@ -18,7 +18,6 @@ type serverInfo struct {
 	ID        string
 	DC        string
 	Addr      string // Raft address ip:port
-	HTTP      string // HTTP API address, our own tag
 	Expect    int
 	Bootstrap bool
 	Status    serf.MemberStatus
@@ -38,7 +37,6 @@ func parseServer(m serf.Member) (serverInfo, bool) {
 		ID:        m.Tags["id"],
 		DC:        m.Tags["dc"],
 		Addr:      net.JoinHostPort(m.Addr.String(), strconv.Itoa(port)),
-		HTTP:      m.Tags["http"],
 		Expect:    expect,
 		Bootstrap: m.Tags["bootstrap"] == "1",
 		Status:    m.Status,
@@ -134,7 +132,7 @@ func (a *Agent) maybeBootstrap() {
 	a.bootstrapExpect.Store(0)
 }
 
-// peersOf asks a server for its Raft peers (GET /v1/status/peers), retrying with
+// peersOf asks a server for its Raft peers (GET /v1/status/peers over its server port), retrying with
 // exponential backoff from 250ms, 6 attempts (Consul: Status.Peers RPC, from 1s).
 func (a *Agent) peersOf(s serverInfo) ([]string, error) {
 	client := &http.Client{Transport: a.proxy, Timeout: 2 * time.Second}
@@ -147,10 +145,7 @@ func (a *Agent) peersOf(s serverInfo) ([]string, error) {
 			case <-time.After((250 * time.Millisecond) << (attempt - 1)):
 			}
 		}
-		if s.HTTP == "" {
-			return nil, fmt.Errorf("no http tag")
-		}
-		resp, err := client.Get("http://" + s.HTTP + "/v1/status/peers")
+		resp, err := client.Get(serverURL(s.Addr, "/v1/status/peers"))
 		if err != nil {
 			lastErr = err
 			continue
