@@ -69,6 +69,10 @@ type Result struct {
 	Error        string   `json:"error,omitempty"`         // one-line reason when not valid (first failure)
 	Details      any      `json:"details,omitempty"`       // checker-specific
 	FirstAnomaly *Anomaly `json:"first_anomaly,omitempty"` // earliest op that shows the problem, if known
+	// NotApplicable, when set, says why the checker does not apply to this history (liveness of a
+	// history without the harness's phases); Valid is then Unknown, and Merge and Reasons leave
+	// the result out, so it neither passes nor fails a run.
+	NotApplicable string `json:"not_applicable,omitempty"`
 }
 
 // Anomaly points at the history line that shows a problem.
@@ -91,11 +95,14 @@ type Checker interface {
 }
 
 // Merge combines verdicts: any Invalid gives Invalid, else any Unknown gives Unknown, else Valid.
-// No results at all is Unknown: nothing was checked.
+// Results that do not apply (NotApplicable) are left out; no results at all is Unknown: nothing
+// was checked.
 func Merge(results map[string]Result) Validity {
 	vs := make([]Validity, 0, len(results))
 	for _, r := range results {
-		vs = append(vs, r.Valid)
+		if r.NotApplicable == "" {
+			vs = append(vs, r.Valid)
+		}
 	}
 	return MergeVerdicts(vs...)
 }

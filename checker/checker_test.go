@@ -189,9 +189,23 @@ func TestLiveness(t *testing.T) {
 		t.Fatalf("split leaders: %v %q", res.Valid, res.Error)
 	}
 
-	h := new(hb).inv(1, 0, "read", "k", nil).ok(2, 0, "read", "k", nil)
-	if res := (Liveness{}).Check(context.Background(), h.ops); res.Valid != Unknown || res.Error == "" {
-		t.Fatalf("no final-reads phase: %v", res.Valid)
+	h := new(hb).nemesis(0, history.FPhase, history.NemesisEvent{Event: history.PhaseWorkload}).
+		inv(1, 0, "read", "k", nil).ok(2, 0, "read", "k", nil)
+	if res := (Liveness{}).Check(context.Background(), h.ops); res.Valid != Unknown || res.Error == "" || res.NotApplicable != "" {
+		t.Fatalf("no final-reads phase: %v %+v", res.Valid, res)
+	}
+	// Without any phase (not a harness run) liveness does not apply and does not sway the verdict.
+	h = new(hb).inv(1, 0, "read", "k", nil).ok(2, 0, "read", "k", nil)
+	res = Liveness{}.Check(context.Background(), h.ops)
+	if res.NotApplicable == "" {
+		t.Fatalf("no phases at all: %+v", res)
+	}
+	all := map[string]Result{NameLiveness: res, NameStats: {Valid: Valid}}
+	if v := Merge(all); v != Valid || len(Reasons(all)) != 0 {
+		t.Fatalf("merge with a not-applicable checker: %v %v", v, Reasons(all))
+	}
+	if v := Merge(map[string]Result{NameLiveness: res}); v != Unknown {
+		t.Fatalf("only a not-applicable checker: %v", v)
 	}
 }
 

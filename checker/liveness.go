@@ -15,7 +15,8 @@ import (
 //   - after the last heal (phase "heal" or a heal start event; else the recovery phase) there
 //     must be a leader observation in which every node names one and the same non-empty leader.
 //
-// Without a final-reads phase the result is Unknown. Details give the recovery time: from the
+// Without any phase event (a history not made by harness run) the checker does not apply
+// (NotApplicable); with phases but without a final-reads phase the result is Unknown. Details give the recovery time: from the
 // start of the last heal phase to the first agreeing observation.
 type Liveness struct{}
 
@@ -48,11 +49,13 @@ func nemesisEvent(op *history.Op) (history.NemesisEvent, bool) {
 func (Liveness) Check(_ context.Context, ops []history.Op) Result {
 	d := LivenessDetails{HealTime: -1, LeaderTime: -1, RecoveryNanos: -1, FinalReadsTime: -1}
 	finalAt, healAt, recoveryAt := -1, -1, -1
+	phases := false
 	for i := range ops {
 		op := &ops[i]
 		if !op.IsNemesis() || (op.F != history.FPhase && op.F != history.FHeal) {
 			continue
 		}
+		phases = phases || op.F == history.FPhase
 		ev, ok := nemesisEvent(op)
 		if !ok {
 			continue
@@ -71,6 +74,9 @@ func (Liveness) Check(_ context.Context, ops []history.Op) Result {
 	// there.
 	if healAt < 0 {
 		healAt = recoveryAt
+	}
+	if !phases {
+		return Result{Valid: Unknown, NotApplicable: "the history has no harness phases (not made by harness run): liveness not applicable", Details: d}
 	}
 	if finalAt < 0 {
 		return Result{Valid: Unknown, Error: "the history has no final-reads phase (the run ended early?): cannot judge liveness", Details: d}

@@ -28,7 +28,7 @@ type Reason struct {
 // String is "checker: reason", the form the CLI, the soak summary and JUnit print.
 func (r Reason) String() string { return r.Checker + ": " + r.Error }
 
-// Reasons lists the checkers of results that are not valid, in the one order that every summary
+// Reasons lists the checkers of results that are not valid (and apply), in the one order that every summary
 // of a verdict uses (the CLI's verdict line, the soak summary, JUnit, the report's "Why"):
 //
 //  1. Invalid checkers before unknown ones: an invalid checker decides the verdict, unknown
@@ -41,7 +41,7 @@ func (r Reason) String() string { return r.Checker + ": " + r.Error }
 func Reasons(results map[string]Result) []Reason {
 	var out []Reason
 	for name, r := range results {
-		if r.Valid == Valid {
+		if r.Valid == Valid || r.NotApplicable != "" {
 			continue
 		}
 		e := r.Error

@@ -53,7 +53,11 @@ type Register struct {
 const (
 	MethodUnique    = "unique-values" // version order from unique values, see unique.go
 	MethodPorcupine = "porcupine"     // search of interleavings
+	MethodCorrupt   = "corrupt-value" // a read of a value that is not an integer: invalid, no search
 )
+
+// LimitMemory sets MemoryLimit (bytes; negative: no limit).
+func (r *Register) LimitMemory(bytes int64) { r.MemoryLimit = bytes }
 
 // MaxVisualize bounds how many invalid keys are re-checked verbosely and visualised.
 const MaxVisualize = 5
@@ -211,101 +215,137 @@ func mix64(z uint64) uint64 {
 
 // registerKey is the history of one key.
 type registerKey struct {
-	name string
-	ops  []*rop
+	name    string
+	ops     []*rop
+	corrupt []corruptRead // reads of values that are not integers (not in ops)
 }
 
 // splitRegister turns a history into per-key register operations, in invoke order.
 func splitRegister(ops []history.Op) (keys []*registerKey, unknown int, err error) {
-	byName := map[string]*registerKey{}
-	type open struct {
-		k *registerKey
-		o *rop
-	}
-	pending := map[history.Process]open{}
-	slab := make([]rop, 0, len(ops)/2+1)
-	states := make([]regState, 0, len(ops)/4+1)
-	newState := func(v int64) *regState {
-		if len(states) == cap(states) {
-			states = make([]regState, 0, 1024)
-		}
-		states = append(states, regState{v: v})
-		return &states[len(states)-1]
-	}
+	s := newRegisterSplitter(len(ops))
 	for i := range ops {
-		op := &ops[i]
-		if op.IsNemesis() {
-			continue
-		}
-		var kind uint8
-		switch op.F {
-		case "read":
-			kind = fRead
-		case "write":
-			kind = fWrite
-		case "cas":
-			kind = fCAS
-		default:
-			continue // not a register op
-		}
-		if op.Type == history.Invoke {
-			k := byName[op.Key]
-			if k == nil {
-				k = &registerKey{name: op.Key}
-				byName[op.Key] = k
-				keys = append(keys, k)
-			}
-			if len(slab) == cap(slab) {
-				slab = make([]rop, 0, 1024)
-			}
-			slab = append(slab, rop{kind: kind, call: op.Time, ret: math.MaxInt64, unknown: true,
-				index: op.Index, done: -1, proc: op.Process})
-			o := &slab[len(slab)-1]
-			switch kind {
-			case fWrite:
-				v, ok, perr := parseInt(op.Value)
-				if perr != nil || !ok {
-					return nil, 0, fmt.Errorf("index %d: write value %s is not an integer", op.Index, op.Value)
-				}
-				o.a, o.next = v, newState(v)
-			case fCAS:
-				a, b, perr := parsePair(op.Value)
-				if perr != nil {
-					return nil, 0, fmt.Errorf("index %d: cas value %s is not [expected, new]", op.Index, op.Value)
-				}
-				o.a, o.b, o.next = a, b, newState(b)
-			}
-			if prev, ok := pending[op.Process]; ok && prev.o != nil {
-				return nil, 0, fmt.Errorf("index %d: process %d invoked again before completing index %d", op.Index, op.Process, prev.o.index)
-			}
-			pending[op.Process] = open{k, o}
-			k.ops = append(k.ops, o)
-			continue
-		}
-		p, ok := pending[op.Process]
-		if !ok || p.o == nil || p.o.kind != kind {
-			return nil, 0, fmt.Errorf("index %d: %s completion of %s by process %d without a matching invoke", op.Index, op.Type, op.F, op.Process)
-		}
-		delete(pending, op.Process)
-		o := p.o
-		o.done = op.Index
-		switch op.Type {
-		case history.OK:
-			o.unknown, o.ret = false, op.Time
-			if kind == fRead {
-				v, present, perr := parseInt(op.Value)
-				if perr != nil {
-					return nil, 0, fmt.Errorf("index %d: read value %s is not an integer or null", op.Index, op.Value)
-				}
-				o.a, o.present = v, present
-			}
-		case history.Fail:
-			o.kind = fDropped // certainly did not happen: dropped below
-		case history.Info:
-			// stays unknown with return ∞
-		}
+		s.add(&ops[i])
 	}
-	for _, k := range keys {
+	return s.finish()
+}
+
+// registerSplitter folds a history, one line at a time, into per-key register operations; it
+// keeps nothing of the lines themselves.
+type registerSplitter struct {
+	byName  map[string]*registerKey
+	keys    []*registerKey
+	pending map[history.Process]openOp
+	slab    []rop
+	states  []regState
+	err     error // the first malformed line
+}
+
+type openOp struct {
+	k *registerKey
+	o *rop
+}
+
+func newRegisterSplitter(lines int) *registerSplitter {
+	return &registerSplitter{byName: map[string]*registerKey{}, pending: map[history.Process]openOp{},
+		slab: make([]rop, 0, min(lines/2+1, 1<<16)), states: make([]regState, 0, min(lines/4+1, 1<<16))}
+}
+
+func (s *registerSplitter) newState(v int64) *regState {
+	if len(s.states) == cap(s.states) {
+		s.states = make([]regState, 0, 1<<12)
+	}
+	s.states = append(s.states, regState{v: v})
+	return &s.states[len(s.states)-1]
+}
+
+// add takes one history line; op is not kept.
+func (s *registerSplitter) add(op *history.Op) {
+	if s.err != nil || op.IsNemesis() {
+		return
+	}
+	var kind uint8
+	switch op.F {
+	case "read":
+		kind = fRead
+	case "write":
+		kind = fWrite
+	case "cas":
+		kind = fCAS
+	default:
+		return // not a register op
+	}
+	if op.Type == history.Invoke {
+		k := s.byName[op.Key]
+		if k == nil {
+			k = &registerKey{name: op.Key}
+			s.byName[op.Key] = k
+			s.keys = append(s.keys, k)
+		}
+		if len(s.slab) == cap(s.slab) {
+			s.slab = make([]rop, 0, 1<<12)
+		}
+		s.slab = append(s.slab, rop{kind: kind, call: op.Time, ret: math.MaxInt64, unknown: true,
+			index: op.Index, done: -1, proc: op.Process})
+		o := &s.slab[len(s.slab)-1]
+		switch kind {
+		case fWrite:
+			v, ok, perr := parseInt(op.Value)
+			if perr != nil || !ok {
+				s.err = fmt.Errorf("index %d: write value %s is not an integer", op.Index, history.Truncate(string(op.Value), 60))
+				return
+			}
+			o.a, o.next = v, s.newState(v)
+		case fCAS:
+			a, b, perr := parsePair(op.Value)
+			if perr != nil {
+				s.err = fmt.Errorf("index %d: cas value %s is not [expected, new]", op.Index, history.Truncate(string(op.Value), 60))
+				return
+			}
+			o.a, o.b, o.next = a, b, s.newState(b)
+		}
+		if prev, ok := s.pending[op.Process]; ok && prev.o != nil {
+			s.err = fmt.Errorf("index %d: process %d invoked again before completing index %d", op.Index, op.Process, prev.o.index)
+			return
+		}
+		s.pending[op.Process] = openOp{k, o}
+		k.ops = append(k.ops, o)
+		return
+	}
+	p, ok := s.pending[op.Process]
+	if !ok || p.o == nil || p.o.kind != kind {
+		s.err = fmt.Errorf("index %d: %s completion of %s by process %d without a matching invoke", op.Index, op.Type, op.F, op.Process)
+		return
+	}
+	delete(s.pending, op.Process)
+	o := p.o
+	o.done = op.Index
+	switch op.Type {
+	case history.OK:
+		o.unknown, o.ret = false, op.Time
+		if kind == fRead {
+			v, present, perr := parseInt(op.Value)
+			if perr != nil {
+				// A register holds integers: a read of anything else is corrupt, and shown as
+				// such (CorruptRead) rather than failing the whole check.
+				p.k.corrupt = append(p.k.corrupt, corruptRead{o, history.Truncate(string(op.Value), 80)})
+				o.kind = fDropped
+				return
+			}
+			o.a, o.present = v, present
+		}
+	case history.Fail:
+		o.kind = fDropped // certainly did not happen: dropped below
+	case history.Info:
+		// stays unknown with return ∞
+	}
+}
+
+// finish drops failed ops and unknown reads and returns the keys in order of first appearance.
+func (s *registerSplitter) finish() (keys []*registerKey, unknown int, err error) {
+	if s.err != nil {
+		return nil, 0, s.err
+	}
+	for _, k := range s.keys {
 		kept := k.ops[:0]
 		for _, o := range k.ops {
 			if o.kind == fDropped || o.kind == fRead && o.unknown {
@@ -318,7 +358,13 @@ func splitRegister(ops []history.Op) (keys []*registerKey, unknown int, err erro
 		}
 		k.ops = kept
 	}
-	return keys, unknown, nil
+	return s.keys, unknown, nil
+}
+
+// corruptRead is an ok read whose value is neither an integer nor null.
+type corruptRead struct {
+	o   *rop
+	raw string
 }
 
 // pruneKey shrinks the search without changing the verdict:
@@ -464,6 +510,29 @@ func (s *segment) operations() []porcupine.Operation {
 func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 	start := time.Now()
 	keys, unknownOps, err := splitRegister(ops)
+	return r.check(ctx, start, keys, unknownOps, err)
+}
+
+// Accumulate returns an accumulator that takes the history line by line (see Accumulator).
+func (r Register) Accumulate() Accumulator {
+	return &registerAcc{r: r, start: time.Now(), s: newRegisterSplitter(0)}
+}
+
+type registerAcc struct {
+	r     Register
+	start time.Time
+	s     *registerSplitter
+}
+
+func (a *registerAcc) Add(op *history.Op) { a.s.add(op) }
+
+func (a *registerAcc) Result(ctx context.Context) Result {
+	keys, unknown, err := a.s.finish()
+	return a.r.check(ctx, a.start, keys, unknown, err)
+}
+
+// check judges the split history.
+func (r Register) check(ctx context.Context, start time.Time, keys []*registerKey, unknownOps int, err error) Result {
 	if err != nil {
 		return Result{Valid: Unknown, Error: "malformed register history: " + err.Error()}
 	}

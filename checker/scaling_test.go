@@ -125,3 +125,28 @@ func sampleHeap() (stop func(), peak func() uint64) {
 	}()
 	return func() { close(done) }, p.Load
 }
+
+// TestWriteGeneratedHistory writes a generated register history for measuring `harness check`:
+// 1,000,000 ops over 100 keys by 20 workers, 1% of writes and cas info (HARNESS_GEN_OPS etc. to
+// change). It runs only when HARNESS_GEN_HISTORY names the file to write.
+//
+//	HARNESS_GEN_HISTORY=/tmp/h1m/history.jsonl go test -run TestWriteGeneratedHistory ./checker
+func TestWriteGeneratedHistory(t *testing.T) {
+	path := os.Getenv("HARNESS_GEN_HISTORY")
+	if path == "" {
+		t.Skip("set HARNESS_GEN_HISTORY=FILE to write a generated history")
+	}
+	n, keys, workers := envInt("HARNESS_GEN_OPS", 1_000_000), envInt("HARNESS_GEN_KEYS", 100), envInt("HARNESS_GEN_WORKERS", 20)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeHistory(t, path, GenerateRegisterHistory(1, n, keys, workers, 0.01))
+}
+
+func envInt(name string, def int) int {
+	var v int
+	if _, err := fmt.Sscan(os.Getenv(name), &v); err != nil || v <= 0 {
+		return def
+	}
+	return v
+}

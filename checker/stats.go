@@ -35,25 +35,32 @@ type StatsDetails struct {
 func (Stats) Check(_ context.Context, ops []history.Op) Result {
 	d := StatsDetails{ByF: map[string]FStats{}}
 	for i := range ops {
-		op := &ops[i]
-		if op.IsNemesis() {
-			continue
-		}
-		s := d.ByF[op.F]
-		for _, c := range []*FStats{&s, &d.Total} {
-			switch op.Type {
-			case history.Invoke:
-				c.Invoke++
-			case history.OK:
-				c.OK++
-			case history.Fail:
-				c.Fail++
-			case history.Info:
-				c.Info++
-			}
-		}
-		d.ByF[op.F] = s
+		d.add(&ops[i])
 	}
+	return d.result()
+}
+
+func (d *StatsDetails) add(op *history.Op) {
+	if op.IsNemesis() {
+		return
+	}
+	s := d.ByF[op.F]
+	for _, c := range []*FStats{&s, &d.Total} {
+		switch op.Type {
+		case history.Invoke:
+			c.Invoke++
+		case history.OK:
+			c.OK++
+		case history.Fail:
+			c.Fail++
+		case history.Info:
+			c.Info++
+		}
+	}
+	d.ByF[op.F] = s
+}
+
+func (d StatsDetails) result() Result {
 	var never []string
 	for f, s := range d.ByF {
 		if s.Invoke > 0 && s.OK == 0 {

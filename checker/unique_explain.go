@@ -21,9 +21,20 @@ const ShrinkBudget = 2 * time.Second
 // method (and, for the others, why porcupine is needed) in d.PerKey.
 func (r Register) checkUniqueKeys(keys []*registerKey, d *RegisterDetails) map[*registerKey]uniqueVerdict {
 	out := make(map[*registerKey]uniqueVerdict, len(keys))
+	for _, k := range keys {
+		if len(k.corrupt) > 0 { // decided without any search
+			c := k.corrupt[0]
+			out[k] = uniqueVerdict{applies: true, kind: "corrupt value",
+				problem: fmt.Sprintf("read by process %d (index %d) returned %s, which is neither an integer nor null (%d such reads)", c.o.proc, c.o.index, c.raw, len(k.corrupt)),
+				culprit: c.o}
+			d.PerKey[k.name] = KeyResult{Method: MethodCorrupt}
+		}
+	}
 	if r.PorcupineOnly {
 		for _, k := range keys {
-			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Fallback: "porcupine only (PorcupineOnly)"}
+			if _, ok := out[k]; !ok {
+				d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Fallback: "porcupine only (PorcupineOnly)"}
+			}
 		}
 		return out
 	}
@@ -43,13 +54,18 @@ func (r Register) checkUniqueKeys(keys []*registerKey, d *RegisterDetails) map[*
 				if i >= len(keys) {
 					return
 				}
-				verdicts[i] = checkUnique(keys[i].ops)
+				if _, ok := out[keys[i]]; !ok { // read-only: written before the workers start
+					verdicts[i] = checkUnique(keys[i].ops)
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	for i, k := range keys {
 		v := verdicts[i]
+		if _, ok := out[k]; ok {
+			continue
+		}
 		if !v.applies {
 			d.PerKey[k.name] = KeyResult{Method: MethodPorcupine, Fallback: v.why}
 			continue
@@ -72,7 +88,9 @@ func (r Register) explainUnique(bad []*registerKey, decided map[*registerKey]uni
 	for i, k := range bad {
 		u := decided[k]
 		kr := d.PerKey[k.name]
-		kr.Excerpt = briefs(u.ops, "shows the anomaly")
+		if u.ops != nil {
+			kr.Excerpt = briefs(u.ops, "shows the anomaly")
+		}
 		o := u.culprit
 		a := &Anomaly{Index: o.index, Time: o.call, Key: k.name, Process: o.proc,
 			Description: fmt.Sprintf("key %q: %s: %s", k.name, u.kind, u.problem)}
@@ -80,7 +98,7 @@ func (r Register) explainUnique(bad []*registerKey, decided map[*registerKey]uni
 			a.Index, a.Time = o.done, o.ret
 		}
 		kr.Anomaly = a
-		if _, ok := remaining(); ok && i < MaxVisualize {
+		if _, ok := remaining(); ok && i < MaxVisualize && u.ops != nil {
 			small := shrinkUnique(k.ops, u, ShrinkBudget)
 			kr.Counterexample = briefs(small, "")
 			if r.VisualizeDir != "" {

@@ -148,7 +148,7 @@ func TestUniqueAgreesWithPorcupine(t *testing.T) {
 		case 0: // linearizable by construction, sometimes with one read corrupted
 			ops = GenerateRegisterHistory(int64(i), 4+rng.Intn(12), 1, 2+rng.Intn(4), 0.2)
 			if rng.Intn(2) == 0 {
-				corruptRead(rng, ops)
+				staleifyRead(rng, ops)
 			}
 		default:
 			ops = randomRegisterHistory(rng, 3+rng.Intn(20), 2+rng.Intn(4), repeat)
@@ -173,8 +173,8 @@ func TestUniqueAgreesWithPorcupine(t *testing.T) {
 	}
 }
 
-// corruptRead makes one ok read return the previous value it could have seen, often stale.
-func corruptRead(rng *rand.Rand, ops []history.Op) {
+// staleifyRead makes one ok read return the previous value it could have seen, often stale.
+func staleifyRead(rng *rand.Rand, ops []history.Op) {
 	var reads []int
 	for i, op := range ops {
 		if op.Type == history.OK && op.F == "read" {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/targets"
 	"github.com/raftcheck/harness/workloads"
@@ -73,6 +74,11 @@ type Options struct {
 
 	// CheckTimeout bounds the linearizability check; expiry gives "unknown", never valid.
 	CheckTimeout time.Duration `json:"check_timeout"`
+	// CheckMemory bounds the Go heap of the linearizability search, in bytes; past it the keys
+	// not yet decided are "unknown" (negative: no limit).
+	CheckMemory int64 `json:"checker_memory,omitempty"`
+	// Checkers restricts the checkers to these names (empty: all of the workload's).
+	Checkers []string `json:"checker,omitempty"`
 	// ReadyTimeout bounds cluster formation (0: the target's default).
 	ReadyTimeout time.Duration `json:"ready_timeout"`
 }
@@ -94,6 +100,7 @@ func Defaults() Options {
 		NemesisInterval: 5 * time.Second,
 		RestartSignal:   "KILL",
 		CheckTimeout:    60 * time.Second,
+		CheckMemory:     checker.DefaultMemoryLimit,
 	}
 }
 
@@ -152,6 +159,11 @@ func (o *Options) Validate() error {
 	}
 	if !slices.Contains(workloads.Names(), o.Workload) {
 		return usagef("--workload must be %s, got %q", strings.Join(workloads.Names(), " or "), o.Workload)
+	}
+	for _, c := range o.Checkers {
+		if !slices.Contains(CheckerNames(), c) {
+			return usagef("unknown --checker %q (valid: %s)", c, strings.Join(CheckerNames(), ", "))
+		}
 	}
 	sig := strings.TrimPrefix(strings.ToUpper(o.RestartSignal), "SIG")
 	if !slices.Contains([]string{"KILL", "TERM", "INT"}, sig) {

@@ -206,7 +206,7 @@ func (r *run) check(ctx context.Context, runErr error) (results.Results, error) 
 	var res results.Results
 	_ = r.phase("check", func() error {
 		var err error
-		res, err = CheckDir(context.WithoutCancel(ctx), r.dir, r.o.Workload, r.o.CheckTimeout)
+		res, err = CheckDir(context.WithoutCancel(ctx), r.dir, r.o.CheckConfig())
 		return err
 	})
 	res.Phases = r.phases
@@ -313,69 +313,12 @@ func (r *run) awaitLeader(ctx context.Context, cl *Cluster, within time.Duration
 	}
 }
 
-// CheckDir checks DIR/history.jsonl with the workload's checkers (inferred when workload is ""),
-// and returns the results; phases of an earlier results.json are kept. It writes nothing.
-func CheckDir(ctx context.Context, dir, workload string, timeout time.Duration) (results.Results, error) {
-	ops, err := history.ReadFile(filepath.Join(dir, results.HistoryFile))
-	if err != nil {
-		return results.Results{Valid: checker.Unknown}, err
-	}
-	if workload == "" {
-		if workload, err = workloads.Infer(ops); err != nil {
-			return results.Results{Valid: checker.Unknown}, usagef("%v (give --workload)", err)
-		}
-	}
-	wl, err := workloads.New(workload)
-	if err != nil {
-		return results.Results{Valid: checker.Unknown}, usagef("%v", err)
-	}
-	cs := wl.Checkers(workloads.CheckOptions{Timeout: timeout, VisualizeDir: dir})
-	cs = withCommonCheckers(cs)
-	res := results.Results{Ops: len(ops), Checked: time.Now()}
-	var old results.Results
-	if results.ReadJSON(filepath.Join(dir, results.ResultsFile), &old) == nil {
-		res.Phases, res.Error = old.Phases, old.Error
-	}
-	res.Checkers = checker.RunAll(ctx, cs, ops)
-	res.Valid = checker.Merge(res.Checkers)
-	for _, w := range checker.FaultWindows(ops) {
-		res.Faults = append(res.Faults, results.Fault{F: w.F, Start: float64(w.Start) / 1e9, End: float64(w.End) / 1e9, Targets: w.Targets})
-	}
-	return res, nil
-}
-
-// withCommonCheckers adds stats and liveness unless the workload already has them.
-func withCommonCheckers(cs []checker.Checker) []checker.Checker {
-	have := map[string]bool{}
-	for _, c := range cs {
-		have[c.Name()] = true
-	}
-	for _, c := range []checker.Checker{checker.Stats{}, checker.Liveness{}} {
-		if !have[c.Name()] {
-			cs = append(cs, c)
-		}
-	}
-	return cs
-}
-
 // writeResults writes results.json and report.html into dir.
 func writeResults(dir string, res results.Results) error {
 	if err := results.WriteJSON(filepath.Join(dir, results.ResultsFile), res); err != nil {
 		return err
 	}
 	return results.WriteReport(dir)
-}
-
-// Recheck re-checks a stored run and rewrites its results.json and report.html.
-func Recheck(ctx context.Context, dir, workload string, timeout time.Duration) (results.Results, error) {
-	if st, err := os.Stat(filepath.Join(dir, results.HistoryFile)); err != nil || st.IsDir() {
-		return results.Results{Valid: checker.Unknown}, usagef("%s is not a run folder: no %s", dir, results.HistoryFile)
-	}
-	res, err := CheckDir(ctx, dir, workload, timeout)
-	if err != nil {
-		return res, err
-	}
-	return res, writeResults(dir, res)
 }
 
 // DescribeVerdict is the summary the CLI prints: the verdict, then every checker that is not

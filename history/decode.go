@@ -15,6 +15,9 @@ import (
 type decoder struct {
 	strs  map[string]string
 	arena []byte
+	// borrow makes Value point into the decoded line instead of a copy (Scan: the op lives only
+	// as long as the line).
+	borrow bool
 }
 
 func newDecoder() *decoder {
@@ -44,6 +47,9 @@ func (d *decoder) intern(b []byte) string {
 
 // keep copies b into the arena; values are never modified after decoding.
 func (d *decoder) keep(b []byte) json.RawMessage {
+	if d.borrow {
+		return json.RawMessage(b[:len(b):len(b)])
+	}
 	if len(b) > 1<<10 {
 		return append(json.RawMessage(nil), b...)
 	}

@@ -31,30 +31,97 @@ func (o clientOp) Completed() bool { return o.Return >= 0 }
 // foldOps pairs every client invoke with the next completion of the same process. It returns the
 // client operations in invoke order and the time of the last line of the history.
 func foldOps(ops []history.Op) (out []clientOp, end int64) {
-	open := make(map[history.Process]int)
-	for _, op := range ops {
-		end = max(end, op.Time)
-		if op.IsNemesis() {
-			continue
-		}
-		if op.Type == history.Invoke {
-			open[op.Process] = len(out)
-			out = append(out, clientOp{Index: op.Index, Done: -1, Process: op.Process, F: op.F, Key: op.Key,
-				Type: history.Info, Call: op.Time, Return: -1, Invoke: op.Value, Value: op.Value})
-			continue
-		}
-		i, ok := open[op.Process]
-		if !ok {
-			continue // a completion without an invoke: nothing to fold it into
-		}
-		delete(open, op.Process)
-		c := &out[i]
-		c.Done, c.Type, c.Return, c.Node, c.Error = op.Index, op.Type, op.Time, op.Node, op.Error
-		if len(op.Value) > 0 {
-			c.Value = op.Value
-		}
+	f := newOpFolder(len(ops)/2, false)
+	for i := range ops {
+		f.add(&ops[i])
 	}
-	return out, end
+	return f.ops, f.end
+}
+
+// opFolder folds a history, one line at a time, into client operations (see foldOps), keeping
+// copies of the nemesis lines and, when asked, of every line; it holds no reference to the
+// lines it is given.
+type opFolder struct {
+	ops     []clientOp
+	end     int64
+	open    map[history.Process]int
+	nemesis []history.Op // nemesis lines, and the last line when it is a client line
+	all     []history.Op // every line, when keepAll
+	keepAll bool
+	arena   []byte
+	last    history.Op
+	acquire bool // a lock workload's acquire op was seen
+}
+
+func newOpFolder(hint int, keepAll bool) *opFolder {
+	return &opFolder{ops: make([]clientOp, 0, hint), open: make(map[history.Process]int), keepAll: keepAll}
+}
+
+// keep copies a value into the folder's arena.
+func (f *opFolder) keep(v json.RawMessage) json.RawMessage {
+	if len(v) == 0 {
+		return nil
+	}
+	if len(v) > 1<<10 {
+		return append(json.RawMessage(nil), v...)
+	}
+	if cap(f.arena)-len(f.arena) < len(v) {
+		f.arena = make([]byte, 0, 64<<10)
+	}
+	n := len(f.arena)
+	f.arena = append(f.arena, v...)
+	return json.RawMessage(f.arena[n:len(f.arena):len(f.arena)])
+}
+
+func (f *opFolder) add(op *history.Op) error {
+	f.end = max(f.end, op.Time)
+	f.last = *op
+	f.last.Value = nil
+	if f.keepAll {
+		c := *op
+		c.Value = f.keep(op.Value)
+		f.all = append(f.all, c)
+	}
+	if op.IsNemesis() {
+		c := *op
+		c.Value = f.keep(op.Value)
+		f.nemesis = append(f.nemesis, c)
+		return nil
+	}
+	if op.Type == history.Invoke {
+		f.acquire = f.acquire || op.F == "acquire"
+		f.open[op.Process] = len(f.ops)
+		v := f.keep(op.Value)
+		f.ops = append(f.ops, clientOp{Index: op.Index, Done: -1, Process: op.Process, F: op.F, Key: op.Key,
+			Type: history.Info, Call: op.Time, Return: -1, Invoke: v, Value: v})
+		return nil
+	}
+	i, ok := f.open[op.Process]
+	if !ok {
+		return nil // a completion without an invoke: nothing to fold it into
+	}
+	delete(f.open, op.Process)
+	c := &f.ops[i]
+	c.Done, c.Type, c.Return, c.Node, c.Error = op.Index, op.Type, op.Time, op.Node, op.Error
+	if len(op.Value) > 0 && string(op.Value) != string(c.Invoke) {
+		c.Value = f.keep(op.Value)
+	}
+	return nil
+}
+
+// lines are the lines the folder kept: every line when keepAll, else the nemesis lines and the
+// last line (which ends open fault windows).
+func (f *opFolder) lines() []history.Op {
+	if f.keepAll {
+		return f.all
+	}
+	if len(f.nemesis) > 0 && f.nemesis[len(f.nemesis)-1].Index == f.last.Index {
+		return f.nemesis
+	}
+	if f.last.Type == "" {
+		return f.nemesis
+	}
+	return append(f.nemesis, f.last)
 }
 
 // faultWindow is one fault: from its nemesis start event to its end event (ns since the start).

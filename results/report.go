@@ -149,11 +149,23 @@ func buildReport(dir string) *reportView {
 		v.Options = optionRows(v.Test.Options)
 	}
 
-	ops, err := history.ReadFile(filepath.Join(dir, HistoryFile))
-	if err != nil {
+	// The history is folded as it is read, never held whole; a lock history (it has acquire
+	// ops, as workloads.Infer tells) is read again whole for its timelines.
+	hint := 0
+	if st, err := os.Stat(filepath.Join(dir, HistoryFile)); err == nil {
+		hint = int(st.Size() / 190) // a client op is two lines of about 95 bytes
+	}
+	f := newOpFolder(hint, false)
+	if err := history.ScanFile(filepath.Join(dir, HistoryFile), f.add); err != nil {
 		v.Problems = append(v.Problems, err.Error())
 	}
-	cops, end := foldOps(ops)
+	ops, cops, end := f.lines(), f.ops, f.end
+	var err error
+	if f.acquire {
+		if all, err := history.ReadFile(filepath.Join(dir, HistoryFile)); err == nil {
+			ops = all
+		}
+	}
 	v.Duration = float64(end) / 1e9
 	v.Faults = faultWindows(ops)
 	if len(ops) == 0 && len(res.Faults) > 0 {

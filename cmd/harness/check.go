@@ -7,13 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/harness"
 	"github.com/raftcheck/harness/results"
 )
 
 func newCheckCmd() *cobra.Command {
-	var workload string
-	var timeout time.Duration
+	cfg := harness.CheckConfig{MemoryLimit: checker.DefaultMemoryLimit}
 	cmd := &cobra.Command{
 		Use:   "check DIR",
 		Short: "Re-check a stored run's history and rewrite its results.json",
@@ -23,7 +23,7 @@ rewrites DIR/results.json and DIR/report.html. It exits like run: 0 valid, 1 inv
   harness check --workload set --check-timeout 5m path/to/run`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := harness.Recheck(cmd.Context(), args[0], workload, timeout)
+			res, err := harness.Recheck(cmd.Context(), args[0], cfg)
 			if err != nil {
 				return err
 			}
@@ -32,8 +32,9 @@ rewrites DIR/results.json and DIR/report.html. It exits like run: 0 valid, 1 inv
 			return verdictExit(res.Valid)
 		},
 	}
-	cmd.Flags().StringVar(&workload, "workload", "", "register or set (default: inferred from the operations)")
-	cmd.Flags().DurationVar(&timeout, "check-timeout", time.Minute, "bound on the linearizability check (expiry: unknown)")
+	cmd.Flags().StringVar(&cfg.Workload, "workload", "", "register or set (default: inferred from the operations)")
+	cmd.Flags().DurationVar(&cfg.Timeout, "check-timeout", time.Minute, "bound on the linearizability check (expiry: unknown)")
+	checkFlags(cmd.Flags(), &cfg.Checkers, &cfg.MemoryLimit)
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -42,4 +44,52 @@ func loadFlags(f *pflag.FlagSet, o *harness.Options) {
 	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "client workers, spread across nodes")
 	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second (0: as fast as the cluster answers)")
+}
+
+// checkFlags: how a history is judged (run, check).
+func checkFlags(f *pflag.FlagSet, checkers *[]string, memory *int64) {
+	f.StringSliceVar(checkers, "checker", nil, "run only these checkers: comma list of "+strings.Join(harness.CheckerNames(), ",")+" (default: all of the workload's)")
+	f.Var((*byteSize)(memory), "checker-memory", "bound on the linearizability search's Go heap, e.g. 2GiB, 512MiB, 0 for none (past it: unknown)")
+}
+
+// byteSize is a flag value in bytes written with a unit: 512MiB, 2GiB, 1.5G, 100000000.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	switch v := int64(*b); {
+	case v <= 0:
+		return "0"
+	case v%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", v>>30)
+	case v%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", v>>20)
+	default:
+		return strconv.FormatInt(v, 10)
+	}
+}
+
+func (b *byteSize) Type() string { return "size" }
+
+func (b *byteSize) Set(s string) error {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), 1.0
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(num), strings.ToUpper(u.suffix)) {
+			num, mult = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return fmt.Errorf("want a size such as 512MiB or 2GiB, got %q", s)
+	}
+	if v == 0 {
+		*b = -1 // no limit
+		return nil
+	}
+	*b = byteSize(v * mult)
+	return nil
 }

@@ -21,6 +21,7 @@ func TestReproductionFlagsExist(t *testing.T) {
 	}
 	o := harness.Defaults()
 	o.AgentBinary, o.AgentImage, o.Unsafe, o.AgentArgs, o.PartitionShapes, o.RestartRolling = "b", "i", []string{"u"}, []string{"a"}, []string{"s"}, true
+	o.Checkers = []string{"stats"}
 	b, err := json.Marshal(o)
 	if err != nil {
 		t.Fatal(err)

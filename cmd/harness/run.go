@@ -86,6 +86,7 @@ func newRunCmd() *cobra.Command {
 	f.BoolVar(&o.RestartRolling, "restart-rolling", false, "restart fault stops nodes one after another (default: all at once)")
 	f.DurationVar(&o.RecoveryTime, "recovery-time", 0, "time the healed cluster has to elect a leader every node knows (0: the target's default, 10s agent, 90s Consul)")
 	f.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "bound on the linearizability check (expiry: unknown)")
+	checkFlags(f, &o.Checkers, &o.CheckMemory)
 	f.IntVar(&count, "test-count", 1, "run the test this many times (seeds count up from --seed)")
 	f.StringVar(&junit, "junit", "", "write JUnit XML (one test case per run) to this file")
 	return cmd
