@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/history"
 )
 
@@ -312,5 +313,32 @@ func TestRegisterFinalReadsEveryKeyOnEveryEndpoint(t *testing.T) {
 				t.Errorf("final read %q on %s is not consistent", req, ep.Name)
 			}
 		}
+	}
+}
+
+// TestRegisterCorruptReadIsOK: a stored value that is not an integer is read as ok with the raw
+// value, which the register checker then names as a corrupt value.
+func TestRegisterCorruptReadIsOK(t *testing.T) {
+	fake := newFakeConsul()
+	fake.kv["jepsen/r0"] = fakeEntry{value: []byte("12x"), create: 1, modify: 1}
+	rec, read := recording(t)
+	cfg := Config{Endpoints: fake.endpoints(t, 1), Concurrency: 1, Keys: 1, Recorder: rec, KeyPrefix: "jepsen/", OpTimeout: 5 * time.Second}
+	r := &Register{}
+	c, err := newClient(cfg.Endpoints[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if got := r.read(context.Background(), cfg, c, 0, "r0", ReadConsistent); got != history.OK {
+		t.Fatalf("read of a corrupt value: %s", got)
+	}
+	ops := read()
+	last := ops[len(ops)-1]
+	if last.Type != history.OK || string(last.Value) != `"12x"` {
+		t.Fatalf("recorded %+v", last)
+	}
+	res := (&checker.Register{}).Check(context.Background(), ops)
+	if res.Valid != checker.Invalid || !strings.Contains(res.Error, "corrupt value") {
+		t.Fatalf("checker: %v %s", res.Valid, res.Error)
 	}
 }
