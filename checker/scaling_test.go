@@ -19,6 +19,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/anishathalye/porcupine"
 	"github.com/raftcheck/harness/history"
 )
 
@@ -149,4 +150,31 @@ func envInt(name string, def int) int {
 		return def
 	}
 	return v
+}
+
+// TestPorcupineOnFile is the yardstick of `harness check`: porcupine alone (plain key-value
+// register model with Partition and Hash, as BenchmarkPorcupineAlone1M) on the history in the
+// file HARNESS_PORCUPINE_HISTORY, read and converted before the clock starts. It logs the
+// seconds and the peak Go heap of the check alone.
+//
+//	HARNESS_PORCUPINE_HISTORY=/tmp/h1m/history.jsonl go test -run TestPorcupineOnFile -v ./checker
+func TestPorcupineOnFile(t *testing.T) {
+	path := os.Getenv("HARNESS_PORCUPINE_HISTORY")
+	if path == "" {
+		t.Skip("set HARNESS_PORCUPINE_HISTORY=FILE to time porcupine on it")
+	}
+	ops, err := history.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pops := plainPorcupineOps(ops)
+	ops = nil
+	runtime.GC()
+	stop, peakOf := sampleHeap()
+	start := time.Now()
+	res := porcupine.CheckOperationsTimeout(plainModel, pops, 0)
+	secs := time.Since(start).Seconds()
+	stop()
+	t.Logf("porcupine: %v in %.3f s, peak heap %.0f MiB", res, secs, float64(peakOf())/(1<<20))
+	fmt.Printf("porcupine_seconds %.3f\n", secs)
 }

@@ -1,8 +1,11 @@
 package harness
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/history"
+	"github.com/raftcheck/harness/history/edn"
 	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/workloads"
 )
@@ -253,4 +257,68 @@ func Recheck(ctx context.Context, dir string, cfg CheckConfig) (results.Results,
 		return res, err
 	}
 	return res, writeResults(dir, res)
+}
+
+// ImportJepsen reads a Jepsen EDN history (history.edn: register histories, independent keys
+// included, and set histories), stores it as a new run folder under store (test name
+// "jepsen"), checks it like a stored run and writes results.json and report.html there.
+func ImportJepsen(ctx context.Context, path, store string, cfg CheckConfig) (string, results.Results, error) {
+	unknown := results.Results{Valid: checker.Unknown}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", unknown, usagef("cannot read the Jepsen history: %v", err)
+	}
+	ops, err := edn.ReadJepsen(f)
+	f.Close()
+	if err != nil {
+		return "", unknown, usagef("%s is not a Jepsen EDN history: %v", path, err)
+	}
+	if cfg.Workload == "" {
+		if cfg.Workload, err = workloads.Infer(ops); err != nil {
+			return "", unknown, usagef("%s: %v (give --workload)", path, err)
+		}
+	}
+	start := time.Now()
+	dir, err := results.NewRunDir(store, "jepsen", start)
+	if err != nil {
+		return "", unknown, err
+	}
+	if err := writeHistoryFile(filepath.Join(dir, results.HistoryFile), ops); err != nil {
+		return dir, unknown, err
+	}
+	abs, _ := filepath.Abs(path)
+	opts := map[string]any{"workload": cfg.Workload, "format": "jepsen", "source": abs}
+	info := results.TestInfo{Options: map[string]json.RawMessage{}, RunID: NewRunID(), Start: start, CommandLine: os.Args}
+	for k, v := range opts {
+		info.Options[k] = history.MustValue(v)
+	}
+	if err := results.WriteJSON(filepath.Join(dir, results.TestFile), info); err != nil {
+		return dir, unknown, err
+	}
+	res, err := Recheck(ctx, dir, cfg)
+	if err != nil {
+		return dir, res, err
+	}
+	return dir, res, results.MarkLatest(store, dir)
+}
+
+// writeHistoryFile writes ops as history.jsonl, keeping their indexes and times.
+func writeHistoryFile(path string, ops []history.Op) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	for i := range ops {
+		if err := enc.Encode(&ops[i]); err != nil {
+			f.Close()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
 }
