@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/hashicorp/serf/serf"
+	"go.etcd.io/bbolt"
 )
 
 // Version is what the agent reports as its Consul-compatible version and build tag.
@@ -198,7 +199,11 @@ func (a *Agent) setupRaft(advertise net.IP) error {
 	rc.NotifyCh = a.leaderNotify
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: a.logw, Level: hclog.Info})
 
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")})
+	storeOpts := raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")}
+	if cfg.Unsafe[UnsafeSkipFsync] {
+		storeOpts.NoSync, storeOpts.BoltOptions = true, &bbolt.Options{NoGrowSync: true}
+	}
+	store, err := raftboltdb.New(storeOpts)
 	if err != nil {
 		return fmt.Errorf("open raft log store: %w", err)
 	}
@@ -392,6 +397,9 @@ func (a *Agent) Shutdown() error {
 	a.shutdownOnce.Do(func() {
 		a.logger.Printf("[INFO] agent: shutting down")
 		close(a.shutdownCh)
+		if a.port != nil {
+			a.port.closeForward()
+		}
 		if a.httpSrv != nil {
 			a.httpSrv.Close()
 			a.rpcSrv.Close()
@@ -410,7 +418,7 @@ func (a *Agent) Shutdown() error {
 			a.trans.Close()
 		}
 		if a.port != nil {
-			a.port.Close()
+			a.port.closeRaft()
 		}
 		a.wg.Wait()
 		a.proxy.CloseIdleConnections()
@@ -530,7 +538,7 @@ func loadNodeID(dataDir, want string) (string, error) {
 		id = fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 	}
 	id = strings.ToLower(id)
-	if err := os.WriteFile(path, []byte(id), 0o600); err != nil {
+	if err := writeFileDurably(path, []byte(id), 0o600); err != nil {
 		return "", fmt.Errorf("write node id: %w", err)
 	}
 	return id, nil

@@ -41,6 +41,11 @@ func newConnListener(addr net.Addr) *connListener {
 
 func (l *connListener) Accept() (net.Conn, error) {
 	select {
+	case <-l.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	select {
 	case c := <-l.conns:
 		return c, nil
 	case <-l.closed:
@@ -48,9 +53,24 @@ func (l *connListener) Accept() (net.Conn, error) {
 	}
 }
 
+// Close stops Accept and closes the connections handed over but not yet accepted: left open,
+// their clients would wait for an answer for ever (seen: a follower forwarding to a leader
+// that shut down hung a test).
 func (l *connListener) Close() error {
 	l.once.Do(func() { close(l.closed) })
+	l.drain()
 	return nil
+}
+
+func (l *connListener) drain() {
+	for {
+		select {
+		case c := <-l.conns:
+			c.Close()
+		default:
+			return
+		}
+	}
 }
 
 func (l *connListener) Addr() net.Addr { return l.addr }
@@ -59,6 +79,11 @@ func (l *connListener) Addr() net.Addr { return l.addr }
 func (l *connListener) hand(c net.Conn) {
 	select {
 	case l.conns <- c:
+		select {
+		case <-l.closed: // closed meanwhile: nobody will accept it
+			l.drain()
+		default:
+		}
 	case <-l.closed:
 		c.Close()
 	}
@@ -139,11 +164,14 @@ func (p *serverPort) dispatch(c net.Conn) {
 	}
 }
 
-func (p *serverPort) Close() {
+// closeForward stops taking connections and other servers' requests; Raft's own connections
+// stay until closeRaft, after Raft has shut down.
+func (p *serverPort) closeForward() {
 	p.ln.Close()
-	p.raft.Close()
 	p.forward.Close()
 }
+
+func (p *serverPort) closeRaft() { p.raft.Close() }
 
 // rpcTransport sends the agent's server-to-server HTTP requests over the server port: the URL's
 // host is the other server's Raft address.
