@@ -88,12 +88,16 @@ const (
 	// UnsafeLeaveWipesPeers empties the local Raft configuration after a graceful leave, as
 	// the old Raft library did (hashicorp/consul#993): after restart the node cannot elect.
 	UnsafeLeaveWipesPeers = "leave-wipes-peers"
+	// UnsafeSkipFsync keeps the Raft log and stable store (term, vote) without fsync: bbolt's
+	// NoSync and NoGrowSync. A kill loses nothing (the kernel has the writes); a power loss
+	// loses what the last fsync did not cover.
+	UnsafeSkipFsync = "skip-fsync"
 )
 
 // UnsafeNames lists every seeded bug the agent knows.
 var UnsafeNames = []string{
 	UnsafeStaleConsistentReads, UnsafeLongLease, UnsafeLocalCAS,
-	UnsafeAckBeforeCommit, UnsafeBootstrapAlone, UnsafeLeaveWipesPeers,
+	UnsafeAckBeforeCommit, UnsafeBootstrapAlone, UnsafeLeaveWipesPeers, UnsafeSkipFsync,
 }
 
 // LongLease is how long a deposed leader keeps serving default reads under -unsafe=long-lease.
