@@ -221,12 +221,12 @@ type registerKey struct {
 }
 
 // splitRegister turns a history into per-key register operations, in invoke order.
-func splitRegister(ops []history.Op) (keys []*registerKey, unknown int, err error) {
-	s := newRegisterSplitter(len(ops))
+func splitRegister(ops []history.Op) (s *registerSplitter) {
+	s = newRegisterSplitter(len(ops))
 	for i := range ops {
 		s.add(&ops[i])
 	}
-	return s.finish()
+	return s
 }
 
 // registerSplitter folds a history, one line at a time, into per-key register operations; it
@@ -238,6 +238,15 @@ type registerSplitter struct {
 	slab    []rop
 	states  []regState
 	err     error // the first malformed line
+	// The nemesis lines (copied) and the time of the last line: the fault windows shown in the
+	// visualisations.
+	nemesis  []history.Op
+	lastTime int64
+}
+
+// windows are the fault windows of the history split so far.
+func (s *registerSplitter) windows() []Window {
+	return FaultWindows(append(s.nemesis, history.Op{Time: s.lastTime}))
 }
 
 type openOp struct {
@@ -260,7 +269,14 @@ func (s *registerSplitter) newState(v int64) *regState {
 
 // add takes one history line; op is not kept.
 func (s *registerSplitter) add(op *history.Op) {
-	if s.err != nil || op.IsNemesis() {
+	s.lastTime = max(s.lastTime, op.Time)
+	if op.IsNemesis() {
+		c := *op
+		c.Value = append([]byte(nil), op.Value...)
+		s.nemesis = append(s.nemesis, c)
+		return
+	}
+	if s.err != nil {
 		return
 	}
 	var kind uint8
@@ -509,8 +525,7 @@ func (s *segment) operations() []porcupine.Operation {
 // Check implements Checker.
 func (r Register) Check(ctx context.Context, ops []history.Op) Result {
 	start := time.Now()
-	keys, unknownOps, err := splitRegister(ops)
-	return r.check(ctx, start, keys, unknownOps, err)
+	return r.check(ctx, start, splitRegister(ops))
 }
 
 // Accumulate returns an accumulator that takes the history line by line (see Accumulator).
@@ -526,13 +541,11 @@ type registerAcc struct {
 
 func (a *registerAcc) Add(op *history.Op) { a.s.add(op) }
 
-func (a *registerAcc) Result(ctx context.Context) Result {
-	keys, unknown, err := a.s.finish()
-	return a.r.check(ctx, a.start, keys, unknown, err)
-}
+func (a *registerAcc) Result(ctx context.Context) Result { return a.r.check(ctx, a.start, a.s) }
 
 // check judges the split history.
-func (r Register) check(ctx context.Context, start time.Time, keys []*registerKey, unknownOps int, err error) Result {
+func (r Register) check(ctx context.Context, start time.Time, split *registerSplitter) Result {
+	keys, unknownOps, err := split.finish()
 	if err != nil {
 		return Result{Valid: Unknown, Error: "malformed register history: " + err.Error()}
 	}
@@ -658,8 +671,9 @@ func (r Register) check(ctx context.Context, start time.Time, keys []*registerKe
 	switch {
 	case len(bad) > 0 || len(uniqueBad) > 0:
 		res.Valid = Invalid
-		r.explainUnique(uniqueBad, decided, d, &res, remaining)
-		r.explain(bad, d, &res, remaining, guard)
+		windows := split.windows()
+		r.explainUnique(uniqueBad, decided, d, &res, remaining, windows)
+		r.explain(bad, d, &res, remaining, guard, windows)
 	case len(d.UnknownKeys) > 0:
 		res.Valid = Unknown
 		res.Error = fmt.Sprintf("linearizability check of %d of %d keys did not finish within the timeout", len(d.UnknownKeys), len(keys))
@@ -684,7 +698,7 @@ func fromPorcupine(r porcupine.CheckResult) Validity {
 
 // explain re-checks invalid keys verbosely to find the op that cannot be linearized, builds
 // excerpts and the first anomaly, and writes visualisations.
-func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool), guard *memGuard) {
+func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool), guard *memGuard, windows []Window) {
 	if r.VisualizeDir != "" {
 		if err := os.MkdirAll(r.VisualizeDir, 0o755); err != nil {
 			res.Error = fmt.Sprintf("cannot create visualisation folder: %v", err)
@@ -712,6 +726,7 @@ func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remai
 		}
 		if r.VisualizeDir != "" {
 			path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
+			annotate(&info, windows, seg.ops)
 			if err := porcupine.VisualizePath(seg.model(nil), info, path); err == nil {
 				d.Files = append(d.Files, path)
 				if kr.Anomaly != nil {

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -79,7 +80,7 @@ func (r Register) checkUniqueKeys(keys []*registerKey, d *RegisterDetails) map[*
 
 // explainUnique names the anomaly of each key found invalid by the unique-value method, shrinks
 // its history to a counterexample and visualises the counterexample with porcupine.
-func (r Register) explainUnique(bad []*registerKey, decided map[*registerKey]uniqueVerdict, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool)) {
+func (r Register) explainUnique(bad []*registerKey, decided map[*registerKey]uniqueVerdict, d *RegisterDetails, res *Result, remaining func() (time.Duration, bool), windows []Window) {
 	if len(bad) > 0 && r.VisualizeDir != "" {
 		if err := os.MkdirAll(r.VisualizeDir, 0o755); err != nil {
 			res.Error = fmt.Sprintf("cannot create visualisation folder: %v", err)
@@ -106,6 +107,7 @@ func (r Register) explainUnique(bad []*registerKey, decided map[*registerKey]uni
 				m := seg.model(nil)
 				result, info := porcupine.CheckOperationsVerbose(m, seg.operations(), time.Second)
 				if result == porcupine.Illegal {
+					annotate(&info, windows, small)
 					path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
 					if err := porcupine.VisualizePath(m, info, path); err == nil {
 						d.Files = append(d.Files, path)
@@ -227,4 +229,71 @@ func shrinkUnique(ops []*rop, u uniqueVerdict, budget time.Duration) []*rop {
 		}
 	}
 	return current
+}
+
+// annotate adds the fault windows that overlap the ops' time span to porcupine's visualisation,
+// clipped to that span, so the picture shows which faults were active around the anomaly.
+func annotate(info *porcupine.LinearizationInfo, windows []Window, ops []*rop) {
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, o := range ops {
+		lo = min(lo, o.call)
+		if o.ret != math.MaxInt64 {
+			hi = max(hi, o.ret)
+		}
+		hi = max(hi, o.call)
+	}
+	var as []porcupine.Annotation
+	for _, w := range windows {
+		if w.End < lo || w.Start > hi {
+			continue
+		}
+		as = append(as, porcupine.Annotation{Tag: "nemesis", Start: max(w.Start, lo), End: min(w.End, hi),
+			Description: w.F, Details: fmt.Sprintf("%s %v from %.3f s to %.3f s", w.F, w.Targets, float64(w.Start)/1e9, float64(w.End)/1e9),
+			BackgroundColor: "#fde2c4"})
+	}
+	info.AddAnnotations(as)
+}
+
+// Counterexamples returns the shrunk counterexample of each invalid key in a register result,
+// whether its Details are the checker's own or were read back from results.json; keys in order.
+func Counterexamples(r Result) (keys []string, ops map[string][]OpBrief) {
+	var d struct {
+		PerKey map[string]struct {
+			Counterexample []OpBrief `json:"counterexample"`
+		} `json:"per_key"`
+	}
+	switch x := r.Details.(type) {
+	case *RegisterDetails:
+		ops = map[string][]OpBrief{}
+		for k, kr := range x.PerKey {
+			if len(kr.Counterexample) > 0 {
+				ops[k] = kr.Counterexample
+			}
+		}
+	default:
+		b, err := json.Marshal(r.Details)
+		if err != nil || json.Unmarshal(b, &d) != nil {
+			return nil, nil
+		}
+		ops = map[string][]OpBrief{}
+		for k, kr := range d.PerKey {
+			if len(kr.Counterexample) > 0 {
+				ops[k] = kr.Counterexample
+			}
+		}
+	}
+	for k := range ops {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, ops
+}
+
+// Describe is one line of a counterexample: index, process, the op, and its interval in seconds.
+func (b OpBrief) Describe() string {
+	ret := "?"
+	if b.Return >= 0 {
+		ret = fmt.Sprintf("%.9f", float64(b.Return)/1e9)
+	}
+	return fmt.Sprintf("index %d, process %d: %s  [%.9f s, %s s]", b.Index, b.Process, b.Op, float64(b.Call)/1e9, ret)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -354,4 +356,35 @@ func TestMemoryLimit(t *testing.T) {
 		t.Errorf("heap peaked at %s, limit %s", mib(peak), mib(limit))
 	}
 	t.Log(res.Error)
+}
+
+// TestCounterexampleAnnotated: an invalid key's counterexample is small, still not linearizable,
+// and its visualisation shows the fault window that was open around it.
+func TestCounterexampleAnnotated(t *testing.T) {
+	dir := t.TempDir()
+	h := new(hb).
+		inv(1, 0, "write", "k", 1).ok(2, 0, "write", "k", 1).
+		nemesis(3, "partition", history.NemesisEvent{Event: history.EventStart, Targets: []string{"n1"}}).
+		inv(4, 2, "read", "k", nil).ok(5, 2, "read", "k", 1).
+		inv(6, 0, "write", "k", 2).ok(7, 0, "write", "k", 2).
+		inv(8, 2, "read", "k", nil).ok(9, 2, "read", "k", 2).
+		inv(10, 1, "read", "k", nil).ok(11, 1, "read", "k", 1).
+		nemesis(12, "partition", history.NemesisEvent{Event: history.EventEnd, Targets: []string{"n1"}})
+	res := Register{VisualizeDir: dir}.Check(context.Background(), h.ops)
+	if res.Valid != Invalid {
+		t.Fatalf("got %v", res.Valid)
+	}
+	kr := res.Details.(*RegisterDetails).PerKey["k"]
+	if n := len(kr.Counterexample); n == 0 || n > 3 {
+		t.Fatalf("counterexample %+v", kr.Counterexample)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, res.FirstAnomaly.Visualization))
+	if err != nil || !strings.Contains(string(b), `"partition"`) {
+		t.Fatalf("visualisation without the fault window: %v", err)
+	}
+	// A valid twin (the last read sees 2) passes.
+	h.ops[len(h.ops)-2].Value = history.MustValue(2)
+	if res := (Register{}).Check(context.Background(), h.ops); res.Valid != Valid {
+		t.Fatalf("twin: %v %s", res.Valid, res.Error)
+	}
 }

@@ -287,8 +287,9 @@ func ImportJepsen(ctx context.Context, path, store string, cfg CheckConfig) (str
 		return dir, unknown, err
 	}
 	abs, _ := filepath.Abs(path)
-	opts := map[string]any{"workload": cfg.Workload, "format": "jepsen", "source": abs}
-	info := results.TestInfo{Options: map[string]json.RawMessage{}, RunID: NewRunID(), Start: start, CommandLine: os.Args}
+	opts := map[string]any{"workload": cfg.Workload, "format": "jepsen", "source": abs, "target": "jepsen"}
+	info := results.TestInfo{Options: map[string]json.RawMessage{}, RunID: NewRunID(), Start: start, CommandLine: os.Args,
+		TargetVersion: "history " + filepath.Base(path)}
 	for k, v := range opts {
 		info.Options[k] = history.MustValue(v)
 	}

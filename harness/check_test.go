@@ -34,6 +34,15 @@ func TestImportJepsen(t *testing.T) {
 				t.Errorf("%s: %v", c.file, err)
 			}
 		}
+		report, _ := os.ReadFile(filepath.Join(dir, results.ReportFile))
+		if !strings.Contains(string(report), `class="not-applicable"`) {
+			t.Errorf("%s: the report does not show liveness as not applicable", c.file)
+		}
+		if c.file == "register-stale.edn" {
+			if !strings.Contains(string(report), "Counterexample: key") || !strings.Contains(DescribeVerdict(res), "counterexample for key") {
+				t.Errorf("%s: no counterexample in the report or on the terminal:\n%s", c.file, DescribeVerdict(res))
+			}
+		}
 	}
 	if _, _, err := ImportJepsen(context.Background(), filepath.Join("..", "go.mod"), store, CheckConfig{}); err == nil || !IsUsage(err) {
 		t.Fatalf("a file that is not EDN: %v", err)

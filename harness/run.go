@@ -193,7 +193,12 @@ func (r *run) teardown(ctx context.Context) {
 				return os.Create(filepath.Join(r.dir, results.NodesDir, name))
 			})
 		}
-		return r.dc.RemoveRun(tctx, r.id)
+		err := r.dc.RemoveRun(tctx, r.id)
+		if r.cl != nil {
+			// The containers are gone: nothing uses the power-loss filesystems any more.
+			err = errors.Join(err, removePower(r.id, r.cl.power))
+		}
+		return err
 	})
 	r.dc.Close()
 	r.dc = nil
@@ -233,7 +238,7 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 	for _, n := range cl.nodes {
 		cfg.Endpoints = append(cfg.Endpoints, workloads.Endpoint{Name: n.Name(), Addr: httpAddr(n)})
 	}
-	nem, err := nemesis.New(nemesis.Options{Faults: faults, Interval: o.NemesisInterval, Seed: o.Seed, RestartSignal: o.RestartSignal, RestartRolling: o.RestartRolling, Shapes: o.PartitionShapes}, nemesisCluster{cl}, r.rec)
+	nem, err := nemesis.New(nemesis.Options{Faults: faults, Interval: o.NemesisInterval, Seed: o.Seed, RestartSignal: o.RestartSignal, RestartRolling: o.RestartRolling, Shapes: o.PartitionShapes, Together: o.NemesisTogether}, nemesisCluster{cl}, r.rec)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -328,6 +333,17 @@ func DescribeVerdict(res results.Results) string {
 	fmt.Fprintf(&b, "verdict: %s", res.Valid)
 	for _, r := range checker.Reasons(res.Checkers) {
 		fmt.Fprintf(&b, "\n  %s: %s %s", r.Checker, r.Valid, r.Error)
+		keys, ops := checker.Counterexamples(res.Checkers[r.Checker])
+		for i, k := range keys {
+			if i == 3 {
+				fmt.Fprintf(&b, "\n  (%d more keys with counterexamples in results.json)", len(keys)-i)
+				break
+			}
+			fmt.Fprintf(&b, "\n  counterexample for key %q (%d ops, still not linearizable):", k, len(ops[k]))
+			for _, o := range ops[k] {
+				fmt.Fprintf(&b, "\n    %s", o.Describe())
+			}
+		}
 	}
 	if res.Error != "" {
 		fmt.Fprintf(&b, "\n  harness: %s", firstLine(res.Error))

@@ -94,6 +94,13 @@ type checkerRow struct {
 	Error   string
 	Anomaly *checker.Anomaly
 	Details string
+	// Counterexamples are the register checker's shrunk histories of invalid keys.
+	Counterexamples []counterexampleView
+}
+
+type counterexampleView struct {
+	Key string
+	Ops []checker.OpBrief
 }
 
 type anomalyView struct {
@@ -193,7 +200,15 @@ func buildReport(dir string) *reportView {
 	for _, name := range names {
 		r := res.Checkers[name]
 		class, _ := verdictClass(r.Valid)
-		v.Checkers = append(v.Checkers, checkerRow{Name: name, Valid: class, Error: r.Error, Anomaly: r.FirstAnomaly, Details: detailsText(r.Details)})
+		row := checkerRow{Name: name, Valid: class, Error: r.Error, Anomaly: r.FirstAnomaly, Details: detailsText(r.Details)}
+		if r.NotApplicable != "" {
+			row.Valid, row.Error = "not-applicable", r.NotApplicable
+		}
+		keys, ces := checker.Counterexamples(r)
+		for _, k := range keys {
+			row.Counterexamples = append(row.Counterexamples, counterexampleView{Key: k, Ops: ces[k]})
+		}
+		v.Checkers = append(v.Checkers, row)
 		if s, ok := setElements(name, r); ok {
 			v.Sets = append(v.Sets, s)
 		}

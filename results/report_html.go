@@ -11,7 +11,7 @@ code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
 pre{background:#f6f6f6;padding:.7em;overflow:auto;max-height:24em;white-space:pre-wrap;word-break:break-all}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.valid{background:#6DB6FE}.invalid{background:#FEB5DA}.unknown{background:#FFAA26}.incomplete{background:#ccc}
+.valid{background:#6DB6FE}.invalid{background:#FEB5DA}.unknown{background:#FFAA26}.incomplete{background:#ccc}.not-applicable{background:#eee}
 .badge{display:inline-block;padding:.15em .6em;border-radius:.3em;font-weight:600}
 .verdict{padding:.6em 1em;border-radius:.4em;margin:.6em 0}
 .verdict h1{font-size:1.8em}
@@ -88,7 +88,12 @@ const reportHTML = `<!doctype html>
 <table><tr><th>checker</th><th>verdict</th><th>reason</th></tr>
 {{range .Checkers}}<tr><td>{{.Name}}</td><td class="{{.Valid}}">{{.Valid}}</td><td>{{.Error}}{{with .Anomaly}}<br><span class="muted">first anomaly: index {{.Index}}, process {{.Process}}{{with .Key}}, key <code>{{.}}</code>{{end}}: {{.Description}}</span>{{end}}</td></tr>
 {{end}}</table>
-{{range .Checkers}}{{if .Details}}<details><summary>{{.Name}} details</summary><pre>{{.Details}}</pre></details>{{end}}{{end}}
+{{range .Checkers}}{{range .Counterexamples}}<h3 id="counterexample-{{.Key}}">Counterexample: key <code>{{.Key}}</code></h3>
+<p>{{len .Ops}} operations of the key that are still not linearizable (shrunk from its whole history).</p>
+<table><tr><th>index</th><th>process</th><th>operation</th><th>invoked s</th><th>returned s</th></tr>
+{{range .Ops}}<tr><td class="n">{{.Index}}</td><td class="n">{{.Process}}</td><td><code>{{.Op}}</code></td><td class="n">{{seconds .Call}}</td><td class="n">{{if ge .Return 0}}{{seconds .Return}}{{else}}?{{end}}</td></tr>
+{{end}}</table>
+{{end}}{{end}}{{range .Checkers}}{{if .Details}}<details><summary>{{.Name}} details</summary><pre>{{.Details}}</pre></details>{{end}}{{end}}
 
 {{if .Recovery}}<h2 id="recovery">Recovery (liveness)</h2><table>{{range .Recovery}}<tr><th>{{index . 0}}</th><td><code>{{index . 1}}</code></td></tr>{{end}}</table>{{end}}
 
