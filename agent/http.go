@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -224,9 +225,21 @@ func (a *Agent) forward(w http.ResponseWriter, r *http.Request, body []byte, tar
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
-	rp.ServeHTTP(w, r)
+	// Bounded as Consul's RPCs (rpc_client_timeout, 60 s, plus the wait of a blocking query): a
+	// leader cut off by a partition never closes the connection, and TCP keep-alive would take
+	// minutes to notice.
+	limit := rpcClientTimeout
+	if r.URL.Query().Has("index") {
+		limit += maxWait
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), limit)
+	defer cancel()
+	rp.ServeHTTP(w, r.WithContext(ctx))
 	return proxyErr
 }
+
+// rpcClientTimeout bounds a request forwarded to the leader (Consul's rpc_client_timeout).
+const rpcClientTimeout = 60 * time.Second
 
 // readBody reads at most limit bytes; a longer body is a 413.
 func readBody(r *http.Request, limit int) ([]byte, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/raftcheck/harness/docker"
+	"github.com/raftcheck/harness/powerfs"
 	"github.com/raftcheck/harness/targets"
 )
 
@@ -29,6 +30,9 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	clients map[string]*api.Client
+
+	// power holds each node's power-loss filesystem (its /data) when the run has power faults.
+	power map[string]*powerfs.FS
 }
 
 func nodeName(i int) string { return targets.NodeName(i) }
@@ -49,12 +53,24 @@ func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o
 		ips[i] = nw.NodeIP(i + 1)
 	}
 	spec := targets.ClusterSpec{Bootstrap: o.Bootstrap, IPs: ips, Unsafe: o.Unsafe, Extra: o.AgentArgs}
+	if usesPower(o) {
+		names := make([]string, o.Nodes)
+		for i := range names {
+			names[i] = nodeName(i)
+		}
+		if c.power, err = mountPower(runID, names); err != nil {
+			return c, err
+		}
+	}
 	c.nodes = make([]*docker.Node, o.Nodes)
 	errs := make([]error, o.Nodes)
 	var wg sync.WaitGroup
 	for i := range o.Nodes {
 		wg.Go(func() {
 			spec := docker.NodeSpec{Name: nodeName(i), IP: ips[i], Image: image, Cmd: t.Args(spec, i), RunID: runID}
+			if f := c.power[nodeName(i)]; f != nil {
+				spec.DataDir = f.Mountpoint()
+			}
 			n, err := dc.CreateNode(ctx, nw, spec)
 			if err == nil {
 				err = n.Start(ctx)

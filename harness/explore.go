@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -132,7 +133,10 @@ func Clean(ctx context.Context, images bool) ([]docker.Leftover, error) {
 		return nil, err
 	}
 	defer dc.Close()
-	return dc.Clean(ctx, images)
+	removed, err := dc.Clean(ctx, images)
+	// Power-loss filesystems last: the containers that had them as /data are gone now.
+	mounts, merr := cleanPower()
+	return append(removed, mounts...), errors.Join(err, merr)
 }
 
 // Build builds or finds o's target and imports its image and the helper image, as a run's setup

@@ -19,7 +19,7 @@ type nemesisCluster struct{ c *Cluster }
 func (nc nemesisCluster) Nodes() []nemesis.Node {
 	out := make([]nemesis.Node, len(nc.c.nodes))
 	for i, n := range nc.c.nodes {
-		out[i] = n
+		out[i] = nemesisNode{Node: n, fs: nc.c.power[n.Name()]}
 	}
 	return out
 }
