@@ -15,6 +15,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/pkg/stdcopy"
 )
@@ -27,6 +28,9 @@ type NodeSpec struct {
 	Cmd   []string   // arguments after the image's entrypoint
 	Env   []string   // KEY=value
 	RunID string     // label harness.run; part of the container name
+	// DataDir, if set, is a host folder bind-mounted as the container's /data (the target's
+	// data dir), e.g. a power-loss filesystem's mountpoint. Wipe keeps it: the caller empties it.
+	DataDir string
 }
 
 // Node is one created container of a run.
@@ -88,6 +92,7 @@ func (c *Client) CreateNode(ctx context.Context, net *Network, spec NodeSpec) (*
 		&container.HostConfig{
 			NetworkMode: container.NetworkMode(net.Name),
 			CapAdd:      []string{"NET_ADMIN"},
+			Mounts:      dataMounts(spec.DataDir),
 		},
 		&network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			net.Name: {
@@ -100,6 +105,18 @@ func (c *Client) CreateNode(ctx context.Context, net *Network, spec NodeSpec) (*
 		return nil, fmt.Errorf("create node %s: %w", spec.Name, err)
 	}
 	return &Node{c: c, id: resp.ID, name: spec.Name, ip: spec.IP, runID: spec.RunID, spec: spec, netw: net}, nil
+}
+
+// DataPath is where a node's DataDir appears in its container.
+const DataPath = "/data"
+
+// dataMounts binds dir (if any) as the container's DataPath. The bind is made when the container
+// starts, so a filesystem mounted at dir later (again) is what the next start sees.
+func dataMounts(dir string) []mount.Mount {
+	if dir == "" {
+		return nil
+	}
+	return []mount.Mount{{Type: mount.TypeBind, Source: dir, Target: DataPath}}
 }
 
 // CreateNodes creates the nodes in parallel. On error it removes the ones it created.

@@ -60,6 +60,9 @@ type Options struct {
 
 	// Nemesis lists the fault kinds (empty: none).
 	Nemesis []string `json:"nemesis"`
+	// NemesisTogether runs every kind of Nemesis on its own schedule at the same time, so that
+	// faults overlap (--nemesis a+b, all); default: one fault at a time.
+	NemesisTogether bool `json:"nemesis_together,omitempty"`
 	// PartitionShapes restricts the partition fault to these grudge shapes (empty: all that fit).
 	PartitionShapes []string `json:"partition_shapes,omitempty"`
 	// NemesisInterval is the time between faults and each fault's duration.
@@ -203,6 +206,8 @@ func (o *Options) DefaultName() string {
 	parts = append(parts, o.Workload)
 	if len(o.Nemesis) == 0 {
 		parts = append(parts, "none")
+	} else if o.NemesisTogether {
+		parts = append(parts, strings.Join(o.Nemesis, "_with_"))
 	} else {
 		parts = append(parts, strings.Join(o.Nemesis, "+"))
 	}

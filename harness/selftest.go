@@ -42,6 +42,8 @@ var SeededBugs = []SeededBug{
 	{Name: "leave-wipes-peers", Workload: "register", ReadMode: "consistent", Nemesis: []string{"restart"},
 		AgentArgs: []string{"-skip-leave-on-interrupt=false"}, Signal: "INT", Rolling: true,
 		Why: "after an orderly graceful leave of every server (SIGINT, one by one) even the last server has no peers: no leader, ever"},
+	{Name: "skip-fsync", Workload: "register", ReadMode: "consistent", Nemesis: []string{"power"},
+		Why: "a power loss rolls a server's Raft log, term and vote back to its last fsync (bbolt's first): of every server, acknowledged writes vanish; of one, it forgets its vote and log"},
 }
 
 // NotSelftested lists the agent's -unsafe switches that SeededBugs deliberately leaves out, each

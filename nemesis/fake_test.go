@@ -128,18 +128,30 @@ func (n *fakeNode) do(call string, f func()) error {
 }
 
 func (n *fakeNode) Kill(context.Context) error {
-	return n.do("kill", func() { n.running = false; n.net = nil })
+	// The engine thaws a paused container to deliver the signal.
+	return n.do("kill", func() { n.running, n.paused = false, false; n.net = nil })
 }
 func (n *fakeNode) Start(context.Context) error { return n.do("start", func() { n.running = true }) }
 func (n *fakeNode) Wipe(context.Context) error {
 	return n.do("wipe", func() { n.running = false; n.net = nil })
 }
 func (n *fakeNode) Stop(_ context.Context, sig string, _ time.Duration) error {
-	return n.do("stop "+sig, func() { n.running = false; n.net = nil })
+	return n.do("stop "+sig, func() { n.running, n.paused = false, false; n.net = nil })
 }
 func (n *fakeNode) Exited(context.Context) (bool, error) {
 	running, _, _ := n.state()
 	return !running, nil
+}
+func (n *fakeNode) LoseUnsynced(context.Context) (any, error) {
+	var lost any
+	err := n.do("lose-unsynced", func() {
+		if n.running {
+			lost = "while running!"
+		} else {
+			lost = map[string]int{"unsynced_files": 1}
+		}
+	})
+	return lost, err
 }
 func (n *fakeNode) Pause(context.Context) error { return n.do("pause", func() { n.paused = true }) }
 func (n *fakeNode) Unpause(context.Context) error {

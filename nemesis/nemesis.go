@@ -32,14 +32,19 @@ type Nemesis struct {
 	byName map[string]Node
 	names  []string
 
+	// nodeMu serialises what changes a node's process or storage (kill, stop, start, wipe, power
+	// loss) when faults overlap, so that a start never slips between a kill and the loss of
+	// unsynced data.
+	nodeMu map[string]*sync.Mutex
+
 	mu      sync.Mutex
-	part    Grudge              // the current partition
-	loss    map[string]lossRule // node → its loss rule
-	down    map[string]bool     // killed or stopped, to be started
-	paused  map[string]bool     // to be unpaused
-	removed map[string]bool     // removed from Raft, to rejoin
-	active  map[*Fault]struct{} // started and not yet ended
-	seq     int                 // start order, to close faults in order
+	part    Grudge                     // the current partition
+	loss    map[string]lossRule        // node → its loss rule
+	down    map[string]map[*Fault]bool // killed or stopped → the faults holding it down; started when none is left
+	paused  map[string]bool            // to be unpaused
+	removed map[string]bool            // removed from Raft, to rejoin
+	active  map[*Fault]struct{}        // started and not yet ended
+	seq     int                        // start order, to close faults in order
 	order   map[*Fault]int
 }
 
@@ -63,14 +68,15 @@ func New(opts Options, c Cluster, rec *history.Recorder) (*Nemesis, error) {
 		return nil, err
 	}
 	n := &Nemesis{opts: opts, c: c, rec: rec, nodes: nodes, byName: map[string]Node{},
-		loss: map[string]lossRule{}, down: map[string]bool{}, paused: map[string]bool{}, removed: map[string]bool{},
-		active: map[*Fault]struct{}{}, order: map[*Fault]int{}}
+		loss: map[string]lossRule{}, down: map[string]map[*Fault]bool{}, paused: map[string]bool{}, removed: map[string]bool{},
+		active: map[*Fault]struct{}{}, order: map[*Fault]int{}, nodeMu: map[string]*sync.Mutex{}}
 	for _, node := range nodes {
 		if n.byName[node.Name()] != nil {
 			return nil, fmt.Errorf("nemesis: two nodes are named %q", node.Name())
 		}
 		n.byName[node.Name()] = node
 		n.names = append(n.names, node.Name())
+		n.nodeMu[node.Name()] = &sync.Mutex{}
 	}
 	return n, nil
 }
@@ -79,24 +85,36 @@ func New(opts Options, c Cluster, rec *history.Recorder) (*Nemesis, error) {
 func (n *Nemesis) Options() Options { return n.opts }
 
 // Run starts and ends faults until ctx is done: wait Interval, start the next step of the plan,
-// wait Interval, end it. A fault still active when ctx ends is left for HealAll, which the
-// caller must run afterwards. Failures to apply a fault are recorded, not returned.
+// wait Interval, end it. With Together every kind follows its own plan so, the k plans starting
+// Interval·i/k apart: faults of different kinds overlap. A fault still active when ctx ends is
+// left for HealAll, which the caller must run afterwards. Failures to apply a fault are
+// recorded, not returned.
 func (n *Nemesis) Run(ctx context.Context) error {
 	if len(n.opts.Faults) == 0 {
 		<-ctx.Done()
 		return nil
 	}
-	p := newPlanner(n.opts)
-	for {
-		if !sleep(ctx, n.opts.Interval) {
-			return nil
-		}
-		f, _ := n.Start(detached(ctx), p.next())
-		if !sleep(ctx, n.opts.Interval) {
-			return nil
-		}
-		f.End(detached(ctx))
+	lanes := n.opts.lanes()
+	var wg sync.WaitGroup
+	for i, p := range lanes {
+		wg.Go(func() {
+			if !sleep(ctx, n.opts.Interval*time.Duration(i)/time.Duration(len(lanes))) {
+				return
+			}
+			for {
+				if !sleep(ctx, n.opts.Interval) {
+					return
+				}
+				f, _ := n.Start(detached(ctx), p.next())
+				if !sleep(ctx, n.opts.Interval) {
+					return
+				}
+				f.End(detached(ctx))
+			}
+		})
 	}
+	wg.Wait()
+	return nil
 }
 
 // actionTimeout bounds one fault's application or reversal.
@@ -130,6 +148,9 @@ type Fault struct {
 	n       *Nemesis
 	undo    func(ctx context.Context) error
 	once    sync.Once
+	// ended is recorded as the detail of the end line: what applying the fault found out (what
+	// a power loss dropped).
+	ended map[string]any
 }
 
 // Start records the start of step, then applies it. The returned Fault is never nil, also when
@@ -173,6 +194,11 @@ func (f *Fault) End(ctx context.Context) error {
 			err = f.undo(ctx)
 		}
 		ev := history.NemesisEvent{Event: history.EventEnd, Targets: f.Targets}
+		n.mu.Lock()
+		if len(f.ended) > 0 {
+			ev.Detail = f.ended
+		}
+		n.mu.Unlock()
 		if err != nil {
 			ev.Error = err.Error()
 		}
@@ -197,6 +223,8 @@ func (n *Nemesis) prepare(ctx context.Context, f *Fault, r *rand.Rand) (func(con
 		return n.preparePause(ctx, f, r)
 	case FaultMembership:
 		return n.prepareMembership(ctx, f, r)
+	case FaultPower:
+		return n.preparePower(ctx, f, r)
 	}
 	return nil, fmt.Errorf("unknown fault %q", f.Step.Fault)
 }
@@ -251,10 +279,40 @@ func (n *Nemesis) prepareLoss(f *Fault, r *rand.Rand) (func(context.Context) err
 // prepareKill SIGKILLs the step's nodes (one, the leader or a minority); the end starts them.
 func (n *Nemesis) prepareKill(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
 	f.Targets = n.pickNodes(ctx, f, r)
-	f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+	f.undo = func(ctx context.Context) error { return n.releaseNodes(ctx, f, f.Targets) }
 	return func(ctx context.Context) error {
-		n.mark(n.down, f.Targets, true)
-		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error { return node.Kill(ctx) })
+		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
+			defer n.lockNode(node.Name())()
+			n.hold(f, node.Name())
+			return node.Kill(ctx)
+		})
+	}, nil
+}
+
+// preparePower cuts the power of the step's nodes (one, a minority or all): each is killed and
+// loses every change to its data dir it had not made durable. The end starts them on what
+// survived. The end line's detail says what each node lost.
+func (n *Nemesis) preparePower(ctx context.Context, f *Fault, r *rand.Rand) (func(context.Context) error, error) {
+	f.Targets = n.pickNodes(ctx, f, r)
+	f.undo = func(ctx context.Context) error { return n.releaseNodes(ctx, f, f.Targets) }
+	return func(ctx context.Context) error {
+		lost := map[string]any{}
+		err := n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
+			defer n.lockNode(node.Name())()
+			n.hold(f, node.Name())
+			if err := node.Kill(ctx); err != nil {
+				return err
+			}
+			l, err := node.LoseUnsynced(ctx)
+			n.mu.Lock()
+			lost[node.Name()] = l
+			n.mu.Unlock()
+			return err
+		})
+		n.mu.Lock()
+		f.ended = map[string]any{"lost": lost}
+		n.mu.Unlock()
+		return err
 	}, nil
 }
 
@@ -263,21 +321,23 @@ func (n *Nemesis) prepareKill(ctx context.Context, f *Fault, r *rand.Rand) (func
 func (n *Nemesis) prepareRestart(f *Fault) (func(context.Context) error, error) {
 	f.Targets, f.Detail["signal"] = n.names, n.opts.RestartSignal
 	f.Detail["rolling"] = n.opts.RestartRolling
-	f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+	f.undo = func(ctx context.Context) error { return n.releaseNodes(ctx, f, f.Targets) }
+	stop := func(ctx context.Context, node Node) error {
+		defer n.lockNode(node.Name())()
+		n.hold(f, node.Name())
+		return node.Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout)
+	}
 	return func(ctx context.Context) error {
-		n.mark(n.down, f.Targets, true)
 		if n.opts.RestartRolling {
 			var errs []error
 			for _, name := range f.Targets {
-				if err := n.byName[name].Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout); err != nil {
+				if err := stop(ctx, n.byName[name]); err != nil {
 					errs = append(errs, fmt.Errorf("%s: %w", name, err))
 				}
 			}
 			return errors.Join(errs...)
 		}
-		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
-			return node.Stop(ctx, n.opts.RestartSignal, n.opts.StopTimeout)
-		})
+		return n.each(ctx, f.Targets, stop)
 	}, nil
 }
 
@@ -286,8 +346,17 @@ func (n *Nemesis) preparePause(ctx context.Context, f *Fault, r *rand.Rand) (fun
 	f.Targets = n.pickNodes(ctx, f, r)
 	f.undo = func(ctx context.Context) error { return n.unpauseNodes(ctx, f.Targets) }
 	return func(ctx context.Context) error {
-		n.mark(n.paused, f.Targets, true)
-		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error { return node.Pause(ctx) })
+		return n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
+			defer n.lockNode(node.Name())()
+			n.mu.Lock()
+			down := len(n.down[node.Name()]) > 0
+			n.mu.Unlock()
+			if down { // nothing runs to freeze; another fault stopped it
+				return nil
+			}
+			n.mark(n.paused, []string{node.Name()}, true)
+			return node.Pause(ctx)
+		})
 	}, nil
 }
 
@@ -313,18 +382,18 @@ func (n *Nemesis) replaceFollower(f *Fault) func(context.Context) error {
 	f.undo = func(context.Context) error { return nil }
 	return func(ctx context.Context) error {
 		node := n.byName[f.Targets[0]]
-		n.mark(n.down, f.Targets, true)
+		unlock := n.lockNode(node.Name())
+		n.hold(f, node.Name())
 		if err := node.Kill(ctx); err != nil {
+			unlock()
 			return err
 		}
-		if err := node.Wipe(ctx); err != nil {
+		err := node.Wipe(ctx)
+		unlock()
+		if err != nil {
 			return err
 		}
-		if err := node.Start(ctx); err != nil {
-			return err
-		}
-		n.mark(n.down, f.Targets, false)
-		return n.netFault(ctx, node)
+		return n.releaseNodes(ctx, f, f.Targets)
 	}
 }
 
@@ -332,14 +401,15 @@ func (n *Nemesis) replaceFollower(f *Fault) func(context.Context) error {
 // again on its old data and rejoins through -retry-join.
 func (n *Nemesis) leaveFollower(f *Fault) func(context.Context) error {
 	f.Detail["action"] = "leave"
-	f.undo = func(ctx context.Context) error { return n.startNodes(ctx, f.Targets) }
+	f.undo = func(ctx context.Context) error { return n.releaseNodes(ctx, f, f.Targets) }
 	return func(ctx context.Context) error {
-		n.mark(n.down, f.Targets, true)
+		n.hold(f, f.Targets[0])
 		if err := n.c.Leave(ctx, f.Targets[0]); err != nil {
 			return err
 		}
 		// A server that left exits by itself; one that did not within StopTimeout is
 		// stopped, so that the end of the fault always starts it.
+		defer n.lockNode(f.Targets[0])()
 		return n.byName[f.Targets[0]].Stop(ctx, "TERM", n.opts.StopTimeout)
 	}
 }
@@ -381,6 +451,8 @@ func (n *Nemesis) pickNodes(ctx context.Context, f *Fault, r *rand.Rand) []strin
 	case "minority":
 		k := max(1, (len(n.names)-1)/2)
 		return sorted(shuffled(n.names, r)[:k])
+	case "all":
+		return slices.Clone(n.names)
 	}
 	return []string{n.names[r.IntN(len(n.names))]}
 }
@@ -439,24 +511,89 @@ func (n *Nemesis) netFault(ctx context.Context, node Node) error {
 // theirs when they start.
 func (n *Nemesis) applyNet(ctx context.Context, names []string) error {
 	n.mu.Lock()
-	up := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return n.down[s] })
+	up := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return len(n.down[s]) > 0 })
 	n.mu.Unlock()
 	return n.each(ctx, up, n.netFault)
 }
 
-// startNodes starts nodes, then gives them their network rules back.
-func (n *Nemesis) startNodes(ctx context.Context, names []string) error {
+// lockNode takes the node's lifecycle lock and returns its release.
+func (n *Nemesis) lockNode(name string) func() {
+	m := n.nodeMu[name]
+	m.Lock()
+	return m.Unlock
+}
+
+// hold marks node as held down by f (nil: by the heal). A kill ends a pause: the engine thaws
+// a paused container to deliver the signal.
+func (n *Nemesis) hold(f *Fault, node string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.down[node] == nil {
+		n.down[node] = map[*Fault]bool{}
+	}
+	n.down[node][f] = true
+	delete(n.paused, node)
+}
+
+// releaseNodes lets go of f's hold on the named nodes and starts those no other fault holds
+// down, each under its node lock.
+func (n *Nemesis) releaseNodes(ctx context.Context, f *Fault, names []string) error {
 	return n.each(ctx, names, func(ctx context.Context, node Node) error {
-		if err := node.Start(ctx); err != nil {
-			return err
+		defer n.lockNode(node.Name())()
+		n.mu.Lock()
+		delete(n.down[node.Name()], f)
+		held := len(n.down[node.Name()]) > 0
+		n.mu.Unlock()
+		if held {
+			return nil
 		}
-		n.mark(n.down, []string{node.Name()}, false)
-		return n.netFault(ctx, node)
+		return n.startNode(ctx, node)
 	})
 }
 
+// startNode starts node, then gives it its network rules back. The caller holds its node lock.
+func (n *Nemesis) startNode(ctx context.Context, node Node) error {
+	if err := node.Start(ctx); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	delete(n.down, node.Name())
+	n.mu.Unlock()
+	return n.netFault(ctx, node)
+}
+
+// startNodes starts nodes whatever holds them down (the heal), then gives them their rules.
+func (n *Nemesis) startNodes(ctx context.Context, names []string) error {
+	return n.each(ctx, names, func(ctx context.Context, node Node) error {
+		defer n.lockNode(node.Name())()
+		return n.startNode(ctx, node)
+	})
+}
+
+// downNodes lists the nodes some fault holds down.
+func (n *Nemesis) downNodes() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for name, by := range n.down {
+		if len(by) > 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// unpauseNodes resumes the named nodes that are still paused (a kill since thawed the others).
 func (n *Nemesis) unpauseNodes(ctx context.Context, names []string) error {
 	return n.each(ctx, names, func(ctx context.Context, node Node) error {
+		defer n.lockNode(node.Name())()
+		n.mu.Lock()
+		paused := n.paused[node.Name()]
+		n.mu.Unlock()
+		if !paused {
+			return nil
+		}
 		if err := node.Unpause(ctx); err != nil {
 			return err
 		}
@@ -518,8 +655,10 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 	// A node whose process exited although no fault stopped it (a crash, or a server that shut
 	// down after leaving) is started too; the heal event names it.
 	exited := n.exitedUnasked(ctx)
-	n.mark(n.down, exited, true)
-	detail := map[string]any{"unpause": n.marked(n.paused), "start": n.marked(n.down), "rejoin": n.marked(n.removed)}
+	for _, name := range exited {
+		n.hold(nil, name)
+	}
+	detail := map[string]any{"unpause": n.marked(n.paused), "start": n.downNodes(), "rejoin": n.marked(n.removed)}
 	if len(exited) > 0 {
 		detail["exited_unasked"] = exited
 	}
@@ -536,9 +675,9 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 	n.part = nil
 	clear(n.loss)
 	n.mu.Unlock()
-	add("start", n.startNodes(ctx, n.marked(n.down)))
+	add("start", n.startNodes(ctx, n.downNodes()))
 	// Nodes that would not start have no rules left; their failure is reported above.
-	down := n.marked(n.down)
+	down := n.downNodes()
 	up := slices.DeleteFunc(slices.Clone(n.names), func(s string) bool { return slices.Contains(down, s) })
 	add("net heal", n.each(ctx, up, func(ctx context.Context, node Node) error { return node.NetFault(ctx, []string{"heal"}) }))
 	add("rejoin", n.rejoinNodes(ctx, n.marked(n.removed)))
@@ -573,7 +712,7 @@ func (n *Nemesis) exitedUnasked(ctx context.Context) []string {
 	var mu sync.Mutex
 	_ = n.each(ctx, n.names, func(ctx context.Context, node Node) error {
 		n.mu.Lock()
-		known := n.down[node.Name()] || n.paused[node.Name()]
+		known := len(n.down[node.Name()]) > 0 || n.paused[node.Name()]
 		n.mu.Unlock()
 		if known {
 			return nil

@@ -23,7 +23,7 @@ func TestParse(t *testing.T) {
 		{"all,kill", Faults, ""},
 		{"none", nil, ""},
 		{"", nil, ""},
-		{"partition,clock", nil, `unknown nemesis "clock" (valid: partition, kill, pause, restart, membership, loss, all, none)`},
+		{"partition,clock", nil, `unknown nemesis "clock" (valid: partition, kill, pause, restart, membership, loss, power, all, none)`},
 		{"none,kill", nil, "combines none"},
 	}
 	for _, tt := range tests {

@@ -34,6 +34,10 @@ type Node interface {
 	// Pause freezes the node's processes (SIGSTOP semantics); Unpause resumes them.
 	Pause(ctx context.Context) error
 	Unpause(ctx context.Context) error
+	// LoseUnsynced drops every change to the killed node's data dir that it had not made durable
+	// (a power loss; see package powerfs) and returns what was lost, for the record. A node whose
+	// data is not on a power-loss filesystem returns an error.
+	LoseUnsynced(ctx context.Context) (lost any, err error)
 	// NetFault runs the netfault command line in the node's network namespace with args, e.g.
 	// ["set", "--drop-in", "IP,IP", "--drop-out", "IP,IP", "--loss", "30", "--loss-peers", "IP,IP"]
 	// or ["heal"]. A set replaces all rules the previous one made.

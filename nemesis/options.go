@@ -16,10 +16,11 @@ const (
 	FaultRestart    = "restart"    // stop every node at once with RestartSignal; start all at the end
 	FaultMembership = "membership" // remove a follower from the Raft configuration and rejoin it at the end; or have a follower leave gracefully (agent leave: it shuts down) and start it again at the end; or replace a follower by a fresh server (empty data, new node id) at the same address
 	FaultLoss       = "loss"       // random packet loss on every link between nodes
+	FaultPower      = "power"      // power loss of one node, a minority or all: SIGKILL, then every change its data dir did not make durable is lost; start them at the end
 )
 
 // Faults lists every fault kind in the order "all" expands to.
-var Faults = []string{FaultPartition, FaultKill, FaultPause, FaultRestart, FaultMembership, FaultLoss}
+var Faults = []string{FaultPartition, FaultKill, FaultPause, FaultRestart, FaultMembership, FaultLoss, FaultPower}
 
 // targets are the target specs each fault draws from: shapes for partitions, node choices
 // for the others.
@@ -30,10 +31,50 @@ var targets = map[string][]string{
 	FaultRestart:    {"all"},
 	FaultMembership: {"follower", "replace-follower", "leave-follower"},
 	FaultLoss:       {"all"},
+	FaultPower:      {"one", "minority", "all"},
 }
 
-// Parse reads a --nemesis spec: a comma-separated list of fault kinds, "all" or "none" ("" is
-// none). The result is in the canonical order of Faults, without duplicates.
+// Spec is a parsed --nemesis.
+type Spec struct {
+	// Faults are the fault kinds, in the canonical order of Faults.
+	Faults []string
+	// Together runs every kind on its own schedule at the same time ("a+b", "all"), instead of
+	// one schedule that draws a kind per step ("a,b").
+	Together bool
+}
+
+// ParseSpec reads a --nemesis spec: kinds joined by "," (one schedule draws a kind per step:
+// one fault at a time), or by "+" (each kind on its own seeded schedule, all at the same time:
+// faults overlap); "all" is every kind at the same time, "none" (or "") no fault.
+func ParseSpec(spec string) (Spec, error) {
+	if strings.Contains(spec, "+") && strings.Contains(spec, ",") {
+		return Spec{}, fmt.Errorf("nemesis spec %q mixes \",\" (one fault at a time) and \"+\" (faults at the same time): use one of them", spec)
+	}
+	kinds, err := Parse(strings.ReplaceAll(spec, "+", ","))
+	if err != nil {
+		return Spec{}, err
+	}
+	together := strings.Contains(spec, "+")
+	for _, name := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == '+' }) {
+		together = together || strings.TrimSpace(name) == "all"
+	}
+	return Spec{Faults: kinds, Together: together && len(kinds) > 1}, nil
+}
+
+// String writes s back as a spec: kinds joined by "+" when Together, else by ",".
+func (s Spec) String() string {
+	if len(s.Faults) == 0 {
+		return "none"
+	}
+	if s.Together {
+		return strings.Join(s.Faults, "+")
+	}
+	return strings.Join(s.Faults, ",")
+}
+
+// Parse reads the fault kinds of a --nemesis spec: a comma-separated list of fault kinds, "all"
+// or "none" ("" is none). The result is in the canonical order of Faults, without duplicates.
+// Whether they overlap is ParseSpec's business.
 func Parse(spec string) ([]string, error) {
 	want := map[string]bool{}
 	none := false
@@ -68,6 +109,10 @@ func Parse(spec string) ([]string, error) {
 type Options struct {
 	// Faults are the fault kinds to draw from (see Parse); empty means no faults.
 	Faults []string
+	// Together gives every kind in Faults its own schedule, all running at the same time, so that
+	// faults overlap (--nemesis a+b, all). Each kind's schedule is seeded from Seed and the kind;
+	// the k kinds start Interval·i/k apart. Default: one schedule, one fault at a time.
+	Together bool
 	// Interval is both the quiet time before each fault and how long the fault lasts.
 	// Default 10s: long enough for an election (Consul's default timings are seconds).
 	Interval time.Duration

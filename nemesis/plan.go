@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 )
 
@@ -31,6 +32,21 @@ func newPlanner(o Options) *planner {
 	return &planner{r: rand.New(rand.NewPCG(uint64(o.Seed), 0x6e656d65736973)), faults: o.Faults, shapes: o.Shapes}
 }
 
+// lanes are the schedules Run follows at the same time: one drawing from every kind, or with
+// Together one per kind, each seeded from the seed and its kind.
+func (o Options) lanes() []*planner {
+	if !o.Together {
+		return []*planner{newPlanner(o)}
+	}
+	out := make([]*planner, len(o.Faults))
+	for i, f := range o.Faults {
+		h := fnv.New64a()
+		h.Write([]byte(f))
+		out[i] = &planner{r: rand.New(rand.NewPCG(uint64(o.Seed), h.Sum64())), faults: []string{f}, shapes: o.Shapes}
+	}
+	return out
+}
+
 func (p *planner) next() Step {
 	f := p.faults[p.r.IntN(len(p.faults))]
 	ts := targets[f]
@@ -40,15 +56,17 @@ func (p *planner) next() Step {
 	return Step{Fault: f, Target: ts[p.r.IntN(len(ts))], Seed: p.r.Uint64() >> 11}
 }
 
-// Plan returns the first count steps Run will take, for logging.
+// Plan returns the first count steps Run will take, for logging; with Together, the first count
+// steps of every kind's schedule, kind after kind.
 func (n *Nemesis) Plan(count int) []Step {
 	if len(n.opts.Faults) == 0 {
 		return nil
 	}
-	p := newPlanner(n.opts)
-	steps := make([]Step, count)
-	for i := range steps {
-		steps[i] = p.next()
+	var steps []Step
+	for _, p := range n.opts.lanes() {
+		for range count {
+			steps = append(steps, p.next())
+		}
 	}
 	return steps
 }

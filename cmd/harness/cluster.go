@@ -101,7 +101,7 @@ func newCleanCmd() *cobra.Command {
 	var images bool
 	cmd := &cobra.Command{
 		Use:   "clean",
-		Short: "Remove every container and network a harness left behind (label harness.run)",
+		Short: "Remove every container and network a harness left behind (label harness.run), and its power-loss mounts",
 		Example: `  harness clean
   harness clean --images   # also the cached agent images`,
 		Args: cobra.NoArgs,

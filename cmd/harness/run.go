@@ -31,11 +31,11 @@ func newRunCmd() *cobra.Command {
   harness run --bootstrap manual --read-mode default`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			faults, err := nemesis.Parse(nem)
+			spec, err := nemesis.ParseSpec(nem)
 			if err != nil {
 				return usage(err)
 			}
-			o.Nemesis = faults
+			o.Nemesis, o.NemesisTogether = spec.Faults, spec.Together
 			if count < 1 {
 				return usage(fmt.Errorf("--test-count must be at least 1, got %d", count))
 			}
@@ -80,7 +80,7 @@ func newRunCmd() *cobra.Command {
 	f.IntVar(&o.Keys, "keys", o.Keys, "independent register keys")
 	f.DurationVar(&o.OpTimeout, "op-timeout", o.OpTimeout, "timeout of one client call (expiry records info)")
 	f.StringVar(&o.ReadMode, "read-mode", o.ReadMode, "consistent, default or stale")
-	f.StringVar(&nem, "nemesis", "none", "faults: comma list of "+strings.Join(nemesis.Kinds(), ",")+", or all, or none")
+	f.StringVar(&nem, "nemesis", "none", "faults: "+strings.Join(nemesis.Kinds(), ",")+" joined by , (one at a time) or by + (each on its own schedule, at the same time), or all (every kind at the same time), or none")
 	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
 	f.BoolVar(&o.RestartRolling, "restart-rolling", false, "restart fault stops nodes one after another (default: all at once)")
