@@ -129,9 +129,11 @@ func sampleHeap() (stop func(), peak func() uint64) {
 
 // TestWriteGeneratedHistory writes a generated register history for measuring `harness check`:
 // 1,000,000 ops over 100 keys by 20 workers, 1% of writes and cas info (HARNESS_GEN_OPS etc. to
-// change). It runs only when HARNESS_GEN_HISTORY names the file to write.
+// change; HARNESS_GEN_STALE=1 makes one read in the middle stale; HARNESS_GEN_HOT=1 writes GenerateHotKeyHistory instead: one key, 50/30/20 % reads,
+// writes, cas, 0.1–5 ms latencies). It runs only when HARNESS_GEN_HISTORY names the file.
 //
 //	HARNESS_GEN_HISTORY=/tmp/h1m/history.jsonl go test -run TestWriteGeneratedHistory ./checker
+//	HARNESS_GEN_HOT=1 HARNESS_GEN_OPS=100000 HARNESS_GEN_WORKERS=32 HARNESS_GEN_HISTORY=/tmp/hot/history.jsonl go test -run TestWriteGeneratedHistory ./checker
 func TestWriteGeneratedHistory(t *testing.T) {
 	path := os.Getenv("HARNESS_GEN_HISTORY")
 	if path == "" {
@@ -141,7 +143,14 @@ func TestWriteGeneratedHistory(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeHistory(t, path, GenerateRegisterHistory(1, n, keys, workers, 0.01))
+	ops := GenerateRegisterHistory(1, n, keys, workers, 0.01)
+	if os.Getenv("HARNESS_GEN_HOT") != "" {
+		ops = GenerateHotKeyHistory(1, n, workers)
+	}
+	if os.Getenv("HARNESS_GEN_STALE") != "" && !InjectStaleRead(ops, len(ops)/2) {
+		t.Fatal("no read to make stale")
+	}
+	writeHistory(t, path, ops)
 }
 
 func envInt(name string, def int) int {
