@@ -61,6 +61,10 @@ type Agent struct {
 	shutdownErr  error
 	leaving      atomic.Bool
 	wg           sync.WaitGroup
+
+	// testHookMembership, when set by a test, runs in the leader loop right before it hands Raft
+	// a membership change.
+	testHookMembership func()
 }
 
 type memberEvent struct {

@@ -306,6 +306,9 @@ func (a *Agent) addServer(s serverInfo) {
 		}
 	}
 	a.logger.Printf("[INFO] agent: adding Raft voter %s (%s, %s)", s.Name, s.ID, s.Addr)
+	if a.testHookMembership != nil {
+		a.testHookMembership()
+	}
 	if err := a.await(a.raft.AddVoter(raft.ServerID(s.ID), raft.ServerAddress(s.Addr), 0, membershipTimeout)); err != nil {
 		a.logger.Printf("[ERR] agent: add voter %s: %v", s.Name, err)
 	}
