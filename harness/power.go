@@ -77,9 +77,12 @@ func (n nemesisNode) Wipe(ctx context.Context) error {
 	return nil
 }
 
-// cleanPower unmounts every power-loss filesystem on the machine (of crashed or running
-// harnesses alike, as Clean removes every run's containers) and deletes the runs' folders.
-func cleanPower() ([]docker.Leftover, error) {
+// cleanPower unmounts every power-loss filesystem runs made (of crashed or running harnesses
+// alike, as Clean removes every run's containers) and deletes the runs' folders.
+func cleanPower() ([]docker.Leftover, error) { return cleanPowerUnder(powerRoot()) }
+
+// cleanPowerUnder unmounts the power-loss filesystems mounted below root and deletes root.
+func cleanPowerUnder(root string) ([]docker.Leftover, error) {
 	mps, err := powerfs.Leftovers()
 	var out []docker.Leftover
 	var errs []error
@@ -87,18 +90,18 @@ func cleanPower() ([]docker.Leftover, error) {
 		errs = append(errs, err)
 	}
 	for _, mp := range mps {
+		rel, err := filepath.Rel(root, mp)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			continue // not a run's
+		}
 		if err := powerfs.Unmount(mp); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		run := ""
-		if rel, err := filepath.Rel(powerRoot(), mp); err == nil && !strings.HasPrefix(rel, "..") {
-			run = strings.Split(rel, string(filepath.Separator))[0]
-		}
-		out = append(out, docker.Leftover{Kind: "mount", Name: mp, RunID: run})
+		out = append(out, docker.Leftover{Kind: "mount", Name: mp, RunID: strings.Split(rel, string(filepath.Separator))[0]})
 	}
 	if len(errs) == 0 {
-		errs = append(errs, os.RemoveAll(powerRoot()))
+		errs = append(errs, os.RemoveAll(root))
 	}
 	return out, errors.Join(errs...)
 }

@@ -1,0 +1,56 @@
+package harness
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/raftcheck/harness/powerfs"
+)
+
+// A harness killed mid-run leaves its power-loss filesystems mounted; clean unmounts them and
+// removes their folders, and leaves mounts outside the runs' root alone.
+func TestCleanPowerUnmountsLeftovers(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		if testing.Short() {
+			t.Skip("-short: needs /dev/fuse")
+		}
+		t.Fatalf("the power fault needs /dev/fuse: %v", err)
+	}
+	root := t.TempDir()
+	fss, err := mountPower("deadbeef", []string{"n1", "n2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = removePower("deadbeef", fss) })
+	// A crashed run's mount under root: made like mountPower's, then abandoned without unmount.
+	dir := filepath.Join(root, "cafe0001", "n1")
+	left, err := powerfs.Mount(powerfs.Options{Dir: filepath.Join(dir, "backing"), Mountpoint: filepath.Join(dir, "mnt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := cleanPowerUnder(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0].Name != left.Mountpoint() || removed[0].RunID != "cafe0001" || removed[0].Kind != "mount" {
+		t.Fatalf("removed %+v, want the one mount under %s", removed, root)
+	}
+	mps, err := powerfs.Leftovers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(mps, left.Mountpoint()) {
+		t.Errorf("%s still mounted", left.Mountpoint())
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Errorf("%s not removed: %v", root, err)
+	}
+	for _, f := range fss {
+		if !slices.Contains(mps, f.Mountpoint()) {
+			t.Errorf("clean of another root unmounted %s", f.Mountpoint())
+		}
+	}
+	_ = left.Close() // its server still runs in this process; stop it
+}
