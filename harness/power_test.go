@@ -1,11 +1,13 @@
 package harness
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/powerfs"
 )
 
@@ -53,4 +55,22 @@ func TestCleanPowerUnmountsLeftovers(t *testing.T) {
 		}
 	}
 	_ = left.Close() // its server still runs in this process; stop it
+}
+
+func TestSoakMatrixNemesisSpecs(t *testing.T) {
+	m, err := ParseMatrix("nemesis=kill,pause|kill+pause|all|none;workload=register;read-mode=consistent;nodes=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range m.configs(Defaults()) {
+		got = append(got, fmt.Sprint(o.Nemesis, o.NemesisTogether))
+	}
+	want := []string{"[kill pause] false", "[kill pause] true", fmt.Sprint(nemesis.Faults, " true"), "[] false"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("configs %q, want %q", got, want)
+	}
+	if _, err := ParseMatrix("nemesis=kill+pause,loss"); err == nil {
+		t.Error("a choice mixing , and + should be refused")
+	}
 }

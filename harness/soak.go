@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/targets"
 	"github.com/raftcheck/harness/workloads"
@@ -24,22 +25,30 @@ type Matrix struct {
 	Workloads []string   `json:"workloads"`
 	ReadModes []string   `json:"read_modes"`
 	Nodes     []int      `json:"nodes"`
+
+	// NemesisTogether[i] runs the kinds of Nemesis[i] at the same time (a "+" choice, or all).
+	NemesisTogether []bool `json:"nemesis_together,omitempty"`
 }
 
-// DefaultMatrix covers every fault alone and all together, both workloads, the two linearizable
-// read modes, and 3 and 5 nodes.
+// DefaultMatrix covers every fault alone, every fault one at a time and every fault at the same
+// time, both workloads, the two linearizable read modes, and 3 and 5 nodes.
 func DefaultMatrix() Matrix {
 	return Matrix{
-		Nemesis:   [][]string{{"partition"}, {"kill"}, {"pause"}, {"restart"}, {"membership"}, {"loss"}, {"partition", "kill", "pause", "restart", "membership", "loss"}},
+		Nemesis: [][]string{{"partition"}, {"kill"}, {"pause"}, {"restart"}, {"membership"}, {"loss"}, {"power"},
+			{"partition", "kill", "pause", "restart", "membership", "loss", "power"},
+			{"partition", "kill", "pause", "restart", "membership", "loss", "power"}},
+
 		Workloads: workloads.Names(),
 		ReadModes: []string{"consistent", "default"},
 		Nodes:     []int{3, 5},
+
+		NemesisTogether: []bool{8: true}, // the last set: every fault at the same time
 	}
 }
 
-// ParseMatrix narrows the default matrix: "target=agent|consul;nemesis=partition|kill+pause;
-// workload=register;read-mode=consistent;nodes=3" ('|' separates choices, '+' joins faults of
-// one choice).
+// ParseMatrix narrows the default matrix: "target=agent|consul;nemesis=partition|kill,pause|kill+pause;
+// workload=register;read-mode=consistent;nodes=3" ('|' separates choices; a nemesis choice is a
+// --nemesis spec: ',' joins faults drawn one at a time, '+' faults at the same time).
 func ParseMatrix(spec string) (Matrix, error) {
 	m := DefaultMatrix()
 	if strings.TrimSpace(spec) == "" {
@@ -62,13 +71,14 @@ func ParseMatrix(spec string) (Matrix, error) {
 				m.Targets = append(m.Targets, t.String())
 			}
 		case "nemesis":
-			m.Nemesis = nil
+			m.Nemesis, m.NemesisTogether = nil, nil
 			for _, c := range choices {
-				if c == "none" {
-					m.Nemesis = append(m.Nemesis, nil)
-				} else {
-					m.Nemesis = append(m.Nemesis, strings.Split(c, "+"))
+				spec, err := nemesis.ParseSpec(c)
+				if err != nil {
+					return m, usagef("--matrix: %v", err)
 				}
+				m.Nemesis = append(m.Nemesis, spec.Faults)
+				m.NemesisTogether = append(m.NemesisTogether, spec.Together)
 			}
 		case "workload":
 			m.Workloads = choices
@@ -101,9 +111,10 @@ func (m Matrix) configs(base Options) []Options {
 		for _, n := range m.Nodes {
 			for _, wl := range m.Workloads {
 				for _, rm := range m.ReadModes {
-					for _, nem := range m.Nemesis {
+					for i, nem := range m.Nemesis {
 						o := base
 						o.Target, o.Nodes, o.Workload, o.ReadMode, o.Nemesis = t, n, wl, rm, nem
+						o.NemesisTogether = i < len(m.NemesisTogether) && m.NemesisTogether[i]
 						o.Name = fmt.Sprintf("soak-%dn-%s", n, o.DefaultName())
 						if rm != "consistent" {
 							o.Name += "-" + rm
