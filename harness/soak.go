@@ -37,7 +37,6 @@ func DefaultMatrix() Matrix {
 		Nemesis: [][]string{{"partition"}, {"kill"}, {"pause"}, {"restart"}, {"membership"}, {"loss"}, {"power"},
 			{"partition", "kill", "pause", "restart", "membership", "loss", "power"},
 			{"partition", "kill", "pause", "restart", "membership", "loss", "power"}},
-
 		Workloads: workloads.Names(),
 		ReadModes: []string{"consistent", "default"},
 		Nodes:     []int{3, 5},
