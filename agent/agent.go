@@ -56,6 +56,10 @@ type Agent struct {
 
 	leaderNotify chan bool
 	reconcileCh  chan memberEvent
+	// pendingReaps are servers Serf reaped while this server could not act on it (not leader,
+	// or the reconcile channel full); a leader removes them from Raft once it is ready.
+	reapMu       sync.Mutex
+	pendingReaps map[string]serverInfo
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -88,6 +92,7 @@ func New(cfg *Config) (*Agent, error) {
 		fsm:          newStore(),
 		leaderNotify: make(chan bool, 10), // as Consul: Raft blocks on a full NotifyCh
 		reconcileCh:  make(chan memberEvent, 256),
+		pendingReaps: map[string]serverInfo{},
 		shutdownCh:   make(chan struct{}),
 		proxy:        rpcTransport(),
 	}
@@ -294,7 +299,7 @@ func (a *Agent) setupSerf(advertise net.IP) error {
 	sc.EventCh = a.serfCh
 	sc.SnapshotPath = filepath.Join(cfg.DataDir, "serf", "local.snapshot")
 	sc.RejoinAfterLeave = false
-	sc.ReconnectTimeout = 72 * time.Hour
+	sc.ReconnectTimeout, sc.ReapInterval = cfg.ReconnectTimeout, cfg.ReapInterval
 	sc.LogOutput = a.logw
 	sc.EnableNameConflictResolution = false
 	if cfg.GossipProfile == "local" {

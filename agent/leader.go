@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -61,12 +62,20 @@ func (a *Agent) serfEventLoop() {
 			if me.Type == serf.EventMemberJoin && a.bootstrapExpect.Load() != 0 {
 				a.maybeBootstrap()
 			}
-			if a.IsLeader() {
-				for _, m := range me.Members {
+			reap := me.Type == serf.EventMemberReap
+			for _, m := range me.Members {
+				queued := false
+				if a.IsLeader() {
 					select {
-					case a.reconcileCh <- memberEvent{m: m, reap: me.Type == serf.EventMemberReap}:
+					case a.reconcileCh <- memberEvent{m: m, reap: reap}:
+						queued = true
 					default: // the periodic full reconcile catches up
 					}
+				}
+				// A reaped member is gone from Serf's member list, so no full reconcile can see
+				// it again: remember it for whichever leader this server becomes.
+				if reap && !queued {
+					a.rememberReap(m)
 				}
 			}
 		}
@@ -257,19 +266,59 @@ func (a *Agent) await(f raft.Future) error {
 }
 
 func (a *Agent) reconcileAll() {
-	for _, m := range a.serf.Members() {
+	members := a.serf.Members()
+	for _, m := range members {
 		a.reconcileMember(m, false)
+	}
+	a.reconcileReaped(members)
+}
+
+func (a *Agent) rememberReap(m serf.Member) {
+	if s, ok := parseServer(m); ok && s.DC == a.cfg.Datacenter {
+		a.reapMu.Lock()
+		a.pendingReaps[s.ID] = s
+		a.reapMu.Unlock()
+	}
+}
+
+// reconcileReaped removes from Raft the servers reaped while this server was not leader, unless
+// they came back (a member of that name is known again).
+func (a *Agent) reconcileReaped(members []serf.Member) {
+	a.reapMu.Lock()
+	pending := make([]serverInfo, 0, len(a.pendingReaps))
+	for _, s := range a.pendingReaps {
+		pending = append(pending, s)
+	}
+	a.reapMu.Unlock()
+	for _, s := range pending {
+		back := slices.ContainsFunc(members, func(m serf.Member) bool { return m.Name == s.Name })
+		if !back && (a.raft.State() != raft.Leader || a.removeServer(s) != nil) {
+			return // kept for the next reconcile
+		}
+		a.reapMu.Lock()
+		delete(a.pendingReaps, s.ID)
+		a.reapMu.Unlock()
 	}
 }
 
 func (a *Agent) reconcileMember(m serf.Member, reap bool) {
 	s, ok := parseServer(m)
-	if !ok || s.DC != a.cfg.Datacenter || a.raft.State() != raft.Leader {
+	if !ok || s.DC != a.cfg.Datacenter {
+		return
+	}
+	if a.raft.State() != raft.Leader {
+		if reap {
+			a.rememberReap(m)
+		}
 		return
 	}
 	switch {
-	case reap || m.Status == serf.StatusLeft:
-		a.removeServer(s)
+	case reap:
+		if a.removeServer(s) != nil {
+			a.rememberReap(m)
+		}
+	case m.Status == serf.StatusLeft:
+		_ = a.removeServer(s) // the next full reconcile retries
 	case m.Status == serf.StatusAlive:
 		a.addServer(s)
 	}
@@ -319,21 +368,25 @@ func (a *Agent) addServer(s serverInfo) {
 // with it the loop (Consul's leader loop uses timeouts too).
 const membershipTimeout = 10 * time.Second
 
-func (a *Agent) removeServer(s serverInfo) {
+// removeServer removes a server from the Raft configuration; nil when it is not (or no longer)
+// there.
+func (a *Agent) removeServer(s serverInfo) error {
 	if s.ID == a.nodeID {
-		return // a leader never removes itself here; Leave transfers leadership first
+		return nil // a leader never removes itself here; Leave transfers leadership first
 	}
 	f := a.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return
+		return err
 	}
 	for _, srv := range f.Configuration().Servers {
 		if string(srv.ID) == s.ID {
-			a.logger.Printf("[INFO] agent: removing Raft server %s (%s): member left", s.Name, s.ID)
+			a.logger.Printf("[INFO] agent: removing Raft server %s (%s): member left or reaped", s.Name, s.ID)
 			if err := a.await(a.raft.RemoveServer(srv.ID, 0, membershipTimeout)); err != nil {
 				a.logger.Printf("[ERR] agent: remove server %s: %v", s.Name, err)
+				return err
 			}
-			return
+			return nil
 		}
 	}
+	return nil
 }
