@@ -61,6 +61,11 @@ type Config struct {
 	// even without Serf events (Consul: 60s).
 	ReconcileInterval time.Duration // -reconcile-interval
 
+	// ReconnectTimeout is how long Serf keeps a failed member before reaping it (Consul's
+	// reconnect_timeout, 72h); ReapInterval how often it looks (Serf's 15s). Tests shorten both.
+	ReconnectTimeout time.Duration
+	ReapInterval     time.Duration
+
 	// Unsafe lists enabled seeded bugs (see Unsafe* constants). Empty means correct.
 	Unsafe map[string]bool // -unsafe=NAME[,NAME]
 
@@ -123,6 +128,8 @@ func DefaultConfig() *Config {
 		HoldTimeout:            7 * time.Second,
 		HTTPReadTimeout:        60 * time.Second,
 		ReconcileInterval:      10 * time.Second,
+		ReconnectTimeout:       72 * time.Hour,
+		ReapInterval:           15 * time.Second,
 		Unsafe:                 map[string]bool{},
 	}
 }
