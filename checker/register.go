@@ -19,7 +19,10 @@ import (
 
 // Register checks that every key of the register workload behaves as a linearizable
 // compare-and-set register (name "linearizable"). Keys are independent (P-compositionality),
-// so each is checked on its own with porcupine, several at once.
+// so each is checked on its own, several at once: a key whose values are all written at most
+// once is decided exactly by version order (unique.go), any other key by porcupine's search,
+// bounded in time (Timeout) and memory (MemoryLimit). A key with a read of a value that is not an
+// integer is invalid without any search.
 //
 // Semantics (DESIGN.md): ok happened, fail certainly did not (dropped), info may or may not
 // have happened at any time after its invoke (return time ∞, any output accepted); info and
