@@ -66,6 +66,12 @@ type Config struct {
 	ReconnectTimeout time.Duration
 	ReapInterval     time.Duration
 
+	// TombstoneTTL is how long the leader keeps a deleted key's tombstone (which keeps the index
+	// of its prefix from going backwards for blocking queries) before reaping it through Raft;
+	// TombstoneGranularity batches the reaps (Consul: 15 min, 30 s).
+	TombstoneTTL         time.Duration
+	TombstoneGranularity time.Duration
+
 	// Unsafe lists enabled seeded bugs (see Unsafe* constants). Empty means correct.
 	Unsafe map[string]bool // -unsafe=NAME[,NAME]
 
@@ -130,6 +136,8 @@ func DefaultConfig() *Config {
 		ReconcileInterval:      10 * time.Second,
 		ReconnectTimeout:       72 * time.Hour,
 		ReapInterval:           15 * time.Second,
+		TombstoneTTL:           15 * time.Minute,
+		TombstoneGranularity:   30 * time.Second,
 		Unsafe:                 map[string]bool{},
 	}
 }
@@ -225,6 +233,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return bad("-data-dir is required")
+	}
+	if c.TombstoneTTL <= 0 || c.TombstoneGranularity <= 0 || c.ReconnectTimeout <= 0 || c.ReapInterval <= 0 {
+		return bad("tombstone TTL and granularity, reconnect timeout and reap interval must be positive")
 	}
 	if c.NodeName == "" {
 		return bad("-node is required (no host name available)")

@@ -60,9 +60,11 @@ type TxnResponse struct {
 // command is one Raft log entry. Every KV write, including a whole transaction, is exactly
 // one entry, so it is applied all-or-nothing on every server.
 type command struct {
-	Op  string    // "set", "cas", "delete", "delete-cas", "delete-tree", "txn"
+	Op  string    // "set", "cas", "delete", "delete-cas", "delete-tree", "txn", "tombstone-reap"
 	KV  *TxnKVOp  `json:",omitempty"`
 	Txn []TxnKVOp `json:",omitempty"`
+	// ReapIndex: "tombstone-reap" removes the tombstones of index ≤ ReapIndex.
+	ReapIndex uint64 `json:",omitempty"`
 }
 
 // msgpackHandle encodes log entries with MessagePack, as Consul does. Not JSON: keys and values
@@ -85,7 +87,8 @@ func decodeCommand(data []byte, c *command) error {
 }
 
 // store is the replicated state machine: a KV map with tombstones so that the index of a
-// prefix never goes backwards after a delete. Tombstones are never reaped (known gap).
+// prefix does not go backwards after a delete. The leader reaps tombstones once they are
+// TombstoneTTL old (tombstone.go); as in Consul, a prefix's index may then go backwards.
 type store struct {
 	mu      sync.RWMutex
 	kv      map[string]*KVEntry
@@ -111,6 +114,13 @@ func (s *store) Apply(l *raft.Log) any {
 	switch c.Op {
 	case "txn":
 		return s.txnLocked(c.Txn, l.Index)
+	case "tombstone-reap":
+		for k, t := range s.tomb {
+			if t <= c.ReapIndex {
+				delete(s.tomb, k)
+			}
+		}
+		return nil
 	default:
 		if c.KV == nil {
 			return fmt.Errorf("log entry %d: op %q without KV", l.Index, c.Op)
@@ -203,6 +213,16 @@ func (s *store) ReadTxn(ops []TxnKVOp) *TxnResponse {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.txnLocked(ops, 0)
+}
+
+// Tombstones returns how many tombstones there are and the highest index among them.
+func (s *store) Tombstones() (n int, maxIndex uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, t := range s.tomb {
+		maxIndex = max(maxIndex, t)
+	}
+	return len(s.tomb), maxIndex
 }
 
 // Index returns the KV table index.

@@ -221,6 +221,10 @@ func (a *Agent) leaderLoop(stop, done chan struct{}) {
 	a.reconcileAll()
 	t := time.NewTicker(a.cfg.ReconcileInterval)
 	defer t.Stop()
+	gc := time.NewTicker(a.cfg.TombstoneGranularity)
+	defer gc.Stop()
+	var tombs tombstoneGC
+	a.reapTombstones(&tombs) // the first note: tombstones from before this term
 	for {
 		select {
 		case <-stop:
@@ -229,6 +233,8 @@ func (a *Agent) leaderLoop(stop, done chan struct{}) {
 			a.reconcileMember(e.m, e.reap)
 		case <-t.C:
 			a.reconcileAll()
+		case <-gc.C:
+			a.reapTombstones(&tombs)
 		}
 	}
 }
