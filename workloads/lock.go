@@ -20,7 +20,8 @@ import (
 // leader election and `consul lock` use Consul. Each attempt creates a session of its own (TTL
 // LockSessionTTL, lock-delay LockDelay; even workers with the node's serfHealth check as api.Lock
 // does by default, odd workers TTL-only as Patroni creates them), acquires <prefix>lock/<name>
-// with api.Lock, and while it holds the lock performs fenced writes to the lock's resource
+// with api.Lock (retrying its monitor query as `consul lock` does), and while it holds the lock
+// (0.3–2 s, one hold in four up to 12 s) performs fenced writes to the lock's resource
 // <prefix>lock-resource/<name>: one transaction [check-session on the lock key, set the resource,
 // get the lock key], which Consul commits only while the session holds the lock. The holder stops
 // when the hold time is over, when a fenced write is rolled back, or when api.Lock's channel
@@ -53,7 +54,10 @@ const (
 	lockQueryWait   = 2 * time.Second        // api.Config.WaitTime: the wait of api.Lock's monitor query
 	lockHTTPTimeout = 5 * time.Second        // bounds every call api.Lock makes (it takes no context)
 	lockHoldMin     = 300 * time.Millisecond // a holder keeps the lock between these …
-	lockHoldMax     = 2 * time.Second        // … two durations, then releases
+	lockHoldMax     = 2 * time.Second        // … two durations, then releases; but one in four …
+	lockLongHoldMax = 12 * time.Second       // … holds up to this long, long enough to outlast a fault
+	lockMonitorTry  = 3                      // api.LockOptions.MonitorRetries, as `consul lock` (-monitor-retry=3) …
+	lockMonitorWait = 1 * time.Second        // … and its MonitorRetryTime
 	lockWriteEvery  = 100 * time.Millisecond // pause between a holder's fenced writes
 	lockPauseMax    = 300 * time.Millisecond // pause between a worker's attempts
 )
@@ -181,10 +185,12 @@ func (w *lockWorker) attempt(ctx context.Context, lock, checks string) {
 	}
 	defer w.destroy(ctx, lock, sid)
 	lk, err := w.c.c.LockOpts(&api.LockOptions{
-		Key:          w.cfg.lockKey(lock),
-		Value:        []byte(fmt.Sprintf("%d %s", w.l.tokens.Add(1), w.c.ep.Name)),
-		Session:      sid,
-		LockWaitTime: lockWaitTime,
+		Key:              w.cfg.lockKey(lock),
+		Value:            []byte(fmt.Sprintf("%d %s", w.l.tokens.Add(1), w.c.ep.Name)),
+		Session:          sid,
+		LockWaitTime:     lockWaitTime,
+		MonitorRetries:   lockMonitorTry,
+		MonitorRetryTime: lockMonitorWait,
 	})
 	if err != nil { // only for a bad key or TTL: a programming error
 		panic(fmt.Sprintf("lock workload: api.LockOpts: %v", err))
@@ -194,7 +200,11 @@ func (w *lockWorker) attempt(ctx context.Context, lock, checks string) {
 		return
 	}
 	renewed := time.Now()
-	until := time.Now().Add(lockHoldMin + time.Duration(w.rng.Int64N(int64(lockHoldMax-lockHoldMin))))
+	hold := lockHoldMax
+	if w.rng.IntN(4) == 0 {
+		hold = lockLongHoldMax
+	}
+	until := time.Now().Add(lockHoldMin + time.Duration(w.rng.Int64N(int64(hold-lockHoldMin))))
 	lost := false
 hold:
 	for time.Now().Before(until) && ctx.Err() == nil {
