@@ -23,7 +23,8 @@ const NameLock = "lock"
 //     holding ended. A holding ends by its release (no earlier than the release was invoked) or
 //     by the invalidation of its session (no earlier than its last fenced write that passed
 //     check-session was invoked, and for a TTL-only session no earlier than TTLMultiplier × TTL
-//     after its creation or last renew), whichever can come first. Holdings whose index is
+//     after its creation or last renew, unless a fault touched its node: Consul may then
+//     deregister the node, which destroys its sessions), whichever can come first. Holdings whose index is
 //     unknown are checked pairwise: two that certainly overlapped are a violation;
 //   - lock-delay: after an invalidation the next acquisition comes no earlier than the session's
 //     lock-delay after it;
@@ -65,6 +66,11 @@ type LockHolding struct {
 	Session   string          `json:"session"`
 	Process   history.Process `json:"process"` // the process that acquired
 	Checks    string          `json:"checks"`  // node or none (TTL only); "" unknown
+	Node      string          `json:"node"`    // the node the session was created on
+	// NodeFault says a fault touched the session's node while its TTL bound ran: the node may then
+	// have been deregistered (Consul's autopilot removes a failed server), which destroys every
+	// session of the node, TTL-only ones too, so the TTL bound does not hold.
+	NodeFault bool `json:"node_fault"`
 	TTL       time.Duration   `json:"ttl"`
 	LockDelay time.Duration   `json:"lock_delay"`
 
@@ -204,6 +210,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 			if op.Type == history.OK && cv.Session != "" {
 				h := session(cv.Session, op.Key, op.Process)
 				h.Checks, h.TTL, h.LockDelay = cv.Checks, time.Duration(cv.TTLMillis)*time.Millisecond, time.Duration(cv.DelayMillis)*time.Millisecond
+				h.Node = op.Node
 				h.Created, h.Renewed = inv.Time, inv.Time
 			}
 		case "acquire":
@@ -261,8 +268,17 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 			}
 		}
 	}
+	windows := FaultWindows(ops)
 	for _, hs := range a.Holdings {
 		slices.SortStableFunc(hs, func(x, y *LockHolding) int { return cmp.Compare(x.AcquireOK, y.AcquireOK) })
+		for _, h := range hs {
+			until := max(h.Created, h.Renewed) + 4*int64(max(h.TTL, time.Second)) // past any TTL bound checked
+			for _, w := range windows {
+				if w.End >= h.Created && w.Start <= until && (len(w.Targets) == 0 || slices.Contains(w.Targets, h.Node)) {
+					h.NodeFault = true
+				}
+			}
+		}
 	}
 	return a
 }
@@ -425,7 +441,7 @@ func endBounds(h *LockHolding, p int64, mult int) (rel, inv, ttl int64) {
 	}
 	ttl = never
 	invalid := max(p, h.Evidence) // a node check may fail at any instant after the last proof
-	if h.Checks == "none" && h.TTL > 0 {
+	if h.Checks == "none" && h.TTL > 0 && !h.NodeFault {
 		ttl = max(h.Created, h.Renewed) + int64(mult)*int64(h.TTL)
 		bound := ttl
 		if h.Destroy >= 0 {

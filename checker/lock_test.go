@@ -212,3 +212,26 @@ func TestLockUndecidable(t *testing.T) {
 		t.Errorf("bad value: %v %q, want unknown naming the op", r.Valid, r.Error)
 	}
 }
+
+// TestLockTTLBoundLiftedByAFaultOnItsNode: Consul's autopilot removes a failed server and
+// deregisters its node, which destroys the node's sessions, TTL-only ones too (seen on Consul
+// 1.20.1, docs/findings/lock-node-deregistered). A hand-over before the TTL bound is then fine;
+// the same history without the fault is not.
+func TestLockTTLBoundLiftedByAFaultOnItsNode(t *testing.T) {
+	build := func(target string) []history.Op {
+		b := &lb{}
+		b.session(0, 0, "l0", "s5", "none")
+		b.ops[len(b.ops)-1].Node = "n2"
+		b.session(0, 1, "l0", "s6", "node")
+		b.acquire(0.1, 0.2, 0, "l0", "s5", 10, 1)
+		b.nemesis(sec(1), "partition", history.NemesisEvent{Event: history.EventStart, Targets: []string{target}})
+		b.acquire(5, 8, 1, "l0", "s6", 30, 2)
+		return b.ops
+	}
+	if r, d := checkLock(t, build("n2")); r.Valid != Valid {
+		t.Errorf("fault on the session's node: %v %s %v", r.Valid, r.Error, d.Examples)
+	}
+	if r, d := checkLock(t, build("n3")); r.Valid != Invalid || d.Violations[LockTTL] != 1 {
+		t.Errorf("fault elsewhere: %v %v, want one ttl violation", r.Valid, d.Violations)
+	}
+}

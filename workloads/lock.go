@@ -21,7 +21,7 @@ import (
 // LockSessionTTL, lock-delay LockDelay; even workers with the node's serfHealth check as api.Lock
 // does by default, odd workers TTL-only as Patroni creates them), acquires <prefix>lock/<name>
 // with api.Lock (retrying its monitor query as `consul lock` does), and while it holds the lock
-// (0.3–2 s, one hold in four up to 12 s) performs fenced writes to the lock's resource
+// (0.3–2 s, one hold in four up to 25 s) performs fenced writes to the lock's resource
 // <prefix>lock-resource/<name>: one transaction [check-session on the lock key, set the resource,
 // get the lock key], which Consul commits only while the session holds the lock. The holder stops
 // when the hold time is over, when a fenced write is rolled back, or when api.Lock's channel
@@ -55,7 +55,7 @@ const (
 	lockHTTPTimeout = 5 * time.Second        // bounds every call api.Lock makes (it takes no context)
 	lockHoldMin     = 300 * time.Millisecond // a holder keeps the lock between these …
 	lockHoldMax     = 2 * time.Second        // … two durations, then releases; but one in four …
-	lockLongHoldMax = 12 * time.Second       // … holds up to this long, long enough to outlast a fault
+	lockLongHoldMax = 25 * time.Second       // … holds up to this long, as a leader would, long enough to outlast a fault
 	lockMonitorTry  = 3                      // api.LockOptions.MonitorRetries, as `consul lock` (-monitor-retry=3) …
 	lockMonitorWait = 1 * time.Second        // … and its MonitorRetryTime
 	lockWriteEvery  = 100 * time.Millisecond // pause between a holder's fenced writes
