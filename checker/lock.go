@@ -62,17 +62,17 @@ const (
 // LockHolding is one session's acquisition of a lock and what happened while it was held.
 // Times are history times (ns); -1 means never.
 type LockHolding struct {
-	Lock      string          `json:"lock"`
-	Session   string          `json:"session"`
-	Process   history.Process `json:"process"` // the process that acquired
-	Checks    string          `json:"checks"`  // node or none (TTL only); "" unknown
-	Node      string          `json:"node"`    // the node the session was created on
+	Lock    string          `json:"lock"`
+	Session string          `json:"session"`
+	Process history.Process `json:"process"` // the process that acquired
+	Checks  string          `json:"checks"`  // node or none (TTL only); "" unknown
+	Node    string          `json:"node"`    // the node the session was created on
 	// NodeFault says a fault touched the session's node while its TTL bound ran: the node may then
 	// have been deregistered (Consul's autopilot removes a failed server), which destroys every
 	// session of the node, TTL-only ones too, so the TTL bound does not hold.
-	NodeFault bool `json:"node_fault"`
-	TTL       time.Duration   `json:"ttl"`
-	LockDelay time.Duration   `json:"lock_delay"`
+	NodeFault bool          `json:"node_fault"`
+	TTL       time.Duration `json:"ttl"`
+	LockDelay time.Duration `json:"lock_delay"`
 
 	Created       int64  `json:"created"`        // session create invoked
 	Renewed       int64  `json:"renewed"`        // last ok renew invoked, or Created
