@@ -34,7 +34,7 @@ func TestConsulLockWorkloadUnderPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Locks < 1 || d.Holdings < 4 || d.FencedOK < 4 {
+	if d.Locks < 1 || d.Holdings < 2 || d.FencedOK < 10 { // one hold in four lasts up to 25 s
 		t.Errorf("too little happened on Consul: %+v", d)
 	}
 	page, err := os.ReadFile(filepath.Join(out.Dir, results.ReportFile))
