@@ -24,7 +24,8 @@ import (
 	"github.com/raftcheck/harness/history"
 )
 
-// TestCheckerScaling measures read+check time and peak heap against history size (10k, 100k, 1M
+// TestCheckerScaling measures read+check time (history.ScanFile through the register checker's
+// accumulator, as harness check does) and peak heap against history size (10k, 100k, 1M
 // operations; median of 3) and draws the plot of docs/checker-scaling.svg. It is a measurement,
 // not an assertion: it runs only when HARNESS_SCALING_OUT names the folder for the SVG and table.
 //
@@ -47,11 +48,11 @@ func TestCheckerScaling(t *testing.T) {
 			runtime.GC()
 			stop, peakOf := sampleHeap()
 			start := time.Now()
-			ops, err := history.ReadFile(path)
-			if err != nil {
+			acc := Register{}.Accumulate() // as harness check does: the history streams through
+			if err := history.ScanFile(path, func(op *history.Op) error { acc.Add(op); return nil }); err != nil {
 				t.Fatal(err)
 			}
-			if res := (Register{}).Check(context.Background(), ops); res.Valid != Valid {
+			if res := acc.Result(context.Background()); res.Valid != Valid {
 				t.Fatalf("generated history is %v: %s", res.Valid, res.Error)
 			}
 			runs = append(runs, time.Since(start).Seconds())
@@ -165,7 +166,8 @@ func envInt(name string, def int) int {
 // TestPorcupineOnFile is the yardstick of `harness check`: porcupine alone (plain key-value
 // register model with Partition and Hash, as BenchmarkPorcupineAlone1M) on the history in the
 // file HARNESS_PORCUPINE_HISTORY, read and converted before the clock starts. It logs the
-// seconds and the peak Go heap of the check alone.
+// seconds and the peak Go heap of the check alone. With HARNESS_PORCUPINE_REGISTER_MIB=N it runs
+// the register checker instead, porcupine only, with a memory limit of N MiB.
 //
 //	HARNESS_PORCUPINE_HISTORY=/tmp/h1m/history.jsonl go test -run TestPorcupineOnFile -v ./checker
 func TestPorcupineOnFile(t *testing.T) {
@@ -176,6 +178,16 @@ func TestPorcupineOnFile(t *testing.T) {
 	ops, err := history.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if limit := envInt("HARNESS_PORCUPINE_REGISTER_MIB", 0); limit > 0 {
+		// The register checker with porcupine only, bounded: shows the memory bound at work.
+		runtime.GC()
+		stop, peakOf := sampleHeap()
+		start := time.Now()
+		res := Register{PorcupineOnly: true, MemoryLimit: int64(limit) << 20, Timeout: time.Minute}.Check(context.Background(), ops)
+		stop()
+		t.Logf("register checker, porcupine only, limit %d MiB: %v in %.3f s, peak heap %.0f MiB: %s", limit, res.Valid, time.Since(start).Seconds(), float64(peakOf())/(1<<20), res.Error)
+		return
 	}
 	pops := plainPorcupineOps(ops)
 	ops = nil
