@@ -60,6 +60,7 @@ type Agent struct {
 	// or the reconcile channel full); a leader removes them from Raft once it is ready.
 	reapMu       sync.Mutex
 	pendingReaps map[string]serverInfo
+	timers       sessionTimers // the leader's session TTL timers
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
 	shutdownErr  error

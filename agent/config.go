@@ -72,6 +72,9 @@ type Config struct {
 	TombstoneTTL         time.Duration
 	TombstoneGranularity time.Duration
 
+	// SessionTTLMin is the shortest session TTL accepted (Consul's session_ttl_min, 10s).
+	SessionTTLMin time.Duration // -session-ttl-min
+
 	// Unsafe lists enabled seeded bugs (see Unsafe* constants). Empty means correct.
 	Unsafe map[string]bool // -unsafe=NAME[,NAME]
 
@@ -138,6 +141,7 @@ func DefaultConfig() *Config {
 		ReapInterval:           15 * time.Second,
 		TombstoneTTL:           15 * time.Minute,
 		TombstoneGranularity:   30 * time.Second,
+		SessionTTLMin:          DefaultSessionTTLMin,
 		Unsafe:                 map[string]bool{},
 	}
 }
@@ -184,6 +188,7 @@ func ParseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.StringVar(&c.GossipProfile, "gossip-profile", c.GossipProfile, "gossip timing: lan or local (fast failure detection)")
 	fs.DurationVar(&c.HoldTimeout, "rpc-hold-timeout", c.HoldTimeout, "how long a request waits for a leader")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", c.ReconcileInterval, "leader's full reconcile interval")
+	fs.DurationVar(&c.SessionTTLMin, "session-ttl-min", c.SessionTTLMin, "shortest session TTL accepted (Consul's session_ttl_min)")
 	fs.StringVar(&unsafe, "unsafe", "", "seeded bugs to enable: "+strings.Join(UnsafeNames, ","))
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -234,8 +239,8 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return bad("-data-dir is required")
 	}
-	if c.TombstoneTTL <= 0 || c.TombstoneGranularity <= 0 || c.ReconnectTimeout <= 0 || c.ReapInterval <= 0 {
-		return bad("tombstone TTL and granularity, reconnect timeout and reap interval must be positive")
+	if c.TombstoneTTL <= 0 || c.TombstoneGranularity <= 0 || c.ReconnectTimeout <= 0 || c.ReapInterval <= 0 || c.SessionTTLMin <= 0 {
+		return bad("tombstone TTL and granularity, reconnect timeout, reap interval and -session-ttl-min must be positive")
 	}
 	if c.NodeName == "" {
 		return bad("-node is required (no host name available)")

@@ -5,9 +5,11 @@ import (
 	"encoding/gob"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/hashicorp/raft"
@@ -49,6 +51,7 @@ type TxnResult struct {
 type TxnError struct {
 	OpIndex int
 	What    string
+	hard    bool // a single KV request answers 500 with What, not false
 }
 
 // TxnResponse is the body of PUT /v1/txn: Results on success, Errors on rollback.
@@ -65,6 +68,11 @@ type command struct {
 	Txn []TxnKVOp `json:",omitempty"`
 	// ReapIndex: "tombstone-reap" removes the tombstones of index ≤ ReapIndex.
 	ReapIndex uint64 `json:",omitempty"`
+	// Session: "session-create"; SessionID: "session-destroy".
+	Session   *Session `json:",omitempty"`
+	SessionID string   `json:",omitempty"`
+	// Node: "node-register", "node-deregister" (the minimal catalog).
+	Node *CatalogNode `json:",omitempty"`
 }
 
 // msgpackHandle encodes log entries with MessagePack, as Consul does. Not JSON: keys and values
@@ -96,10 +104,20 @@ type store struct {
 	index   uint64 // KV table index: highest Raft index that changed the KV table
 	applied uint64 // highest Raft index applied
 	watch   chan struct{}
+
+	// Sessions and the minimal catalog (session.go).
+	sessions  map[string]*Session
+	nodes     map[string]*CatalogNode
+	sessIndex uint64 // sessions table index
+	nodeIndex uint64 // nodes table index
+	// lockDelay is when each key released by an invalidated session may be locked again. As in
+	// Consul it is wall time, local to each server and not replicated: only the leader's is used.
+	lockDelay map[string]time.Time
 }
 
 func newStore() *store {
-	return &store{kv: map[string]*KVEntry{}, tomb: map[string]uint64{}, watch: make(chan struct{})}
+	return &store{kv: map[string]*KVEntry{}, tomb: map[string]uint64{}, watch: make(chan struct{}),
+		sessions: map[string]*Session{}, nodes: map[string]*CatalogNode{}, lockDelay: map[string]time.Time{}}
 }
 
 // Apply implements raft.FSM. It returns bool for single-key writes and *TxnResponse for txns.
@@ -114,6 +132,17 @@ func (s *store) Apply(l *raft.Log) any {
 	switch c.Op {
 	case "txn":
 		return s.txnLocked(c.Txn, l.Index)
+	case "session-create":
+		return s.sessionCreateLocked(c.Session, l.Index)
+	case "session-destroy":
+		s.sessionDestroyLocked(c.SessionID, l.Index)
+		return nil
+	case "node-register":
+		s.nodeRegisterLocked(c.Node, l.Index)
+		return nil
+	case "node-deregister":
+		s.nodeDeregisterLocked(c.Node.Node, l.Index)
+		return nil
 	case "tombstone-reap":
 		for k, t := range s.tomb {
 			if t <= c.ReapIndex {
@@ -128,6 +157,9 @@ func (s *store) Apply(l *raft.Log) any {
 		op := *c.KV
 		op.Verb = c.Op
 		r := s.txnLocked([]TxnKVOp{op}, l.Index)
+		if len(r.Errors) > 0 && r.Errors[0].hard {
+			return errf(http.StatusInternalServerError, "%s", r.Errors[0].What)
+		}
 		return len(r.Errors) == 0
 	}
 }
@@ -274,6 +306,11 @@ func (s *store) txnLocked(ops []TxnKVOp, idx uint64) *TxnResponse {
 	fail := func(i int, format string, a ...any) {
 		resp.Errors = append(resp.Errors, TxnError{OpIndex: i, What: fmt.Sprintf(format, a...)})
 	}
+	// hardFail is an error that a single KV request answers with 500, not false (an invalid
+	// session, as Consul).
+	hardFail := func(i int, format string, a ...any) {
+		resp.Errors = append(resp.Errors, TxnError{OpIndex: i, What: fmt.Sprintf(format, a...), hard: true})
+	}
 	for i, op := range ops {
 		cur, exists := s.kv[op.Key]
 		switch op.Verb {
@@ -347,8 +384,40 @@ func (s *store) txnLocked(ops []TxnKVOp, idx uint64) *TxnResponse {
 				continue
 			}
 			del(op.Key)
-		case "lock", "unlock":
-			fail(i, "sessions are not supported by this agent (verb %q)", op.Verb)
+		case "lock":
+			if op.Session == "" {
+				hardFail(i, "missing session")
+				continue
+			}
+			if s.sessions[op.Session] == nil {
+				hardFail(i, "invalid session %q", op.Session)
+				continue
+			}
+			if exists && cur.Session != "" && cur.Session != op.Session {
+				fail(i, "failed to lock key %q, lock is already held", op.Key)
+				continue
+			}
+			e := put(op)
+			e.Session = op.Session
+			switch {
+			case !exists:
+				e.LockIndex = 1
+			case cur.Session != op.Session:
+				e.LockIndex = cur.LockIndex + 1
+			}
+			resp.Results = append(resp.Results, TxnResult{KV: meta(e)})
+		case "unlock":
+			if op.Session == "" {
+				hardFail(i, "missing session")
+				continue
+			}
+			if !exists || cur.Session != op.Session {
+				fail(i, "failed to unlock key %q, lock isn't held, or is held by another session", op.Key)
+				continue
+			}
+			e := put(op)
+			e.Session = ""
+			resp.Results = append(resp.Results, TxnResult{KV: meta(e)})
 		default:
 			fail(i, "unknown KV verb %q", op.Verb)
 		}
@@ -386,9 +455,13 @@ func isReadOnlyTxn(ops []TxnKVOp) bool {
 }
 
 type snapshotData struct {
-	KV    map[string]*KVEntry
-	Tomb  map[string]uint64
-	Index uint64
+	KV        map[string]*KVEntry
+	Tomb      map[string]uint64
+	Index     uint64
+	Sessions  map[string]*Session
+	Nodes     map[string]*CatalogNode
+	SessIndex uint64
+	NodeIndex uint64
 }
 
 // Snapshot implements raft.FSM.
@@ -396,7 +469,8 @@ func (s *store) Snapshot() (raft.FSMSnapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(snapshotData{KV: s.kv, Tomb: s.tomb, Index: s.index}); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(snapshotData{KV: s.kv, Tomb: s.tomb, Index: s.index,
+		Sessions: s.sessions, Nodes: s.nodes, SessIndex: s.sessIndex, NodeIndex: s.nodeIndex}); err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", err)
 	}
 	return fsmSnapshot(buf.Bytes()), nil
@@ -417,7 +491,14 @@ func (s *store) Restore(rc io.ReadCloser) error {
 	if d.Tomb == nil {
 		d.Tomb = map[string]uint64{}
 	}
+	if d.Sessions == nil {
+		d.Sessions = map[string]*Session{}
+	}
+	if d.Nodes == nil {
+		d.Nodes = map[string]*CatalogNode{}
+	}
 	s.kv, s.tomb, s.index = d.KV, d.Tomb, d.Index
+	s.sessions, s.nodes, s.sessIndex, s.nodeIndex = d.Sessions, d.Nodes, d.SessIndex, d.NodeIndex
 	s.notify(0)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -41,6 +42,12 @@ func (a *Agent) handler() http.Handler {
 		switch {
 		case strings.HasPrefix(p, "/v1/kv/") || p == "/v1/kv":
 			err = a.handleKV(w, r, strings.TrimPrefix(strings.TrimPrefix(p, "/v1/kv"), "/"))
+		case strings.HasPrefix(p, "/v1/session/"):
+			err = a.handleSession(w, r, strings.TrimPrefix(p, "/v1/session/"))
+		case p == "/v1/catalog/nodes":
+			err = a.handleCatalogNodes(w, r)
+		case strings.HasPrefix(p, "/v1/health/node/"):
+			err = a.handleHealthNode(w, r, strings.TrimPrefix(p, "/v1/health/node/"))
 		case p == "/v1/txn":
 			err = a.handleTxn(w, r)
 		case p == "/v1/status/leader":
@@ -388,12 +395,14 @@ func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request, kr kvRequest) erro
 	if err != nil {
 		return err
 	}
-	if kr.acquire != "" || kr.release != "" {
-		return errf(http.StatusInternalServerError, "invalid session %q: sessions are not supported by this agent", kr.acquire+kr.release)
-	}
 	op := &TxnKVOp{Key: kr.key, Value: body, Flags: kr.flags}
 	verb := "set"
-	if kr.cas != nil {
+	switch {
+	case kr.acquire != "":
+		verb, op.Session = "lock", kr.acquire
+	case kr.release != "":
+		verb, op.Session = "unlock", kr.release
+	case kr.cas != nil:
 		verb, op.Index = "cas", *kr.cas
 		if a.cfg.Unsafe[UnsafeLocalCAS] && r.Header.Get(forwardedHeader) == "" {
 			if !a.localCASMatches(kr.key, *kr.cas) {
@@ -441,6 +450,9 @@ func (a *Agent) kvWrite(w http.ResponseWriter, r *http.Request, body []byte, c c
 	local, err := a.route(w, r, body, modeDefault, true)
 	if !local || err != nil {
 		return err
+	}
+	if c.Op == "lock" && a.lockDelayed(c.KV.Key) {
+		return writeJSON(w, http.StatusOK, false)
 	}
 	res, err := a.apply(c)
 	if err != nil {
@@ -496,6 +508,15 @@ func (a *Agent) handleTxn(w http.ResponseWriter, r *http.Request) error {
 	local, err := a.route(w, r, body, modeDefault, true)
 	if !local || err != nil {
 		return err
+	}
+	var delayed []TxnError
+	for i, op := range ops {
+		if op.Verb == "lock" && a.lockDelayed(op.Key) {
+			delayed = append(delayed, TxnError{OpIndex: i, What: fmt.Sprintf("failed to lock key %q due to lock delay", op.Key)})
+		}
+	}
+	if len(delayed) > 0 {
+		return writeJSON(w, http.StatusConflict, TxnResponse{Errors: delayed})
 	}
 	res, err := a.apply(command{Op: "txn", Txn: ops})
 	if err != nil {
@@ -723,7 +744,7 @@ func (a *Agent) handleAgentSelf(w http.ResponseWriter, r *http.Request) error {
 			"DataDir": a.cfg.DataDir, "RaftHeartbeatTimeout": a.cfg.RaftHeartbeatTimeout.String(),
 			"RaftElectionTimeout": a.cfg.RaftElectionTimeout.String(), "RaftLeaderLeaseTimeout": a.cfg.RaftLeaderLeaseTimeout.String(),
 			"LeaveOnTerm": a.cfg.LeaveOnTerminate, "SkipLeaveOnInt": a.cfg.SkipLeaveOnInterrupt,
-			"Unsafe": a.cfg.UnsafeList(),
+			"Unsafe": a.cfg.UnsafeList(), "SessionTTLMin": a.cfg.SessionTTLMin.String(),
 		},
 		"Coord":  map[string]any{},
 		"Member": self,

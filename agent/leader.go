@@ -218,6 +218,8 @@ func (a *Agent) leaderLoop(stop, done chan struct{}) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	a.armSessionTimers()
+	defer a.timers.stopAll()
 	a.reconcileAll()
 	t := time.NewTicker(a.cfg.ReconcileInterval)
 	defer t.Stop()
@@ -301,6 +303,9 @@ func (a *Agent) reconcileReaped(members []serf.Member) {
 		if !back && (a.raft.State() != raft.Leader || a.removeServer(s) != nil) {
 			return // kept for the next reconcile
 		}
+		if !back && a.fsm.Node(s.Name) != nil {
+			a.applyCatalog(command{Op: "node-deregister", Node: &CatalogNode{Node: s.Name}})
+		}
 		a.reapMu.Lock()
 		delete(a.pendingReaps, s.ID)
 		a.reapMu.Unlock()
@@ -308,6 +313,9 @@ func (a *Agent) reconcileReaped(members []serf.Member) {
 }
 
 func (a *Agent) reconcileMember(m serf.Member, reap bool) {
+	if a.raft.State() == raft.Leader {
+		a.reconcileNode(m, reap)
+	}
 	s, ok := parseServer(m)
 	if !ok || s.DC != a.cfg.Datacenter {
 		return
