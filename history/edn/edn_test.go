@@ -122,3 +122,20 @@ func TestJepsenBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestJepsenTaggedOps: ops written as tagged records (#jepsen.history.Op{…}) in one vector, with
+// commas and a discarded form, read like plain maps.
+func TestJepsenTaggedOps(t *testing.T) {
+	in := `[#jepsen.history.Op{:index 0, :time 1, :type :invoke, :process 0, :f :write, :value 5}
+	 #_ {:ignored true}
+	 #jepsen.history.Op{:index 1, :time 2, :type :ok, :process 0, :f :write, :value 5},
+	 #jepsen.history.Op{:index 2, :time 3, :type :invoke, :process 1, :f :read, :value nil}
+	 #jepsen.history.Op{:index 3, :time 4, :type :ok, :process 1, :f :read, :value 6}]`
+	ops, err := ReadJepsen(strings.NewReader(in))
+	if err != nil || len(ops) != 4 {
+		t.Fatalf("%d ops, %v", len(ops), err)
+	}
+	if res := (checker.Register{}).Check(context.Background(), ops); res.Valid != checker.Invalid || !strings.Contains(res.Error, "never written") {
+		t.Fatalf("read of 6, never written: %v %s", res.Valid, res.Error)
+	}
+}
