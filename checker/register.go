@@ -722,6 +722,16 @@ func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remai
 			continue // timed out while explaining; the verdict stands
 		}
 		kr.Excerpt, kr.Anomaly = excerpt(seg, info)
+		vis := seg // what the visualisation shows: the counterexample when it is one
+		if small := shrinkSegment(seg, guard, ShrinkBudget); len(small) < len(seg.ops) {
+			shrunk := &segment{key: seg.key, start: seg.start, ops: small}
+			if result, sinfo := porcupine.CheckOperationsVerbose(shrunk.model(guard), shrunk.operations(), time.Second); result == porcupine.Illegal && !guard.tripped() {
+				kr.Counterexample, vis, info = briefs(small, ""), shrunk, sinfo
+				if !seg.start.absent { // a later segment: it starts from the state its cut left
+					kr.Counterexample[0].Note = "the register holds " + describeState(seg.start) + " before these ops"
+				}
+			}
+		}
 		d.PerKey[k.name] = kr
 		if kr.Anomaly != nil && (res.FirstAnomaly == nil || kr.Anomaly.Time < res.FirstAnomaly.Time) {
 			res.FirstAnomaly = kr.Anomaly
@@ -729,8 +739,8 @@ func (r Register) explain(bad []*segment, d *RegisterDetails, res *Result, remai
 		}
 		if r.VisualizeDir != "" {
 			path := filepath.Join(r.VisualizeDir, "linear-"+sanitize(k.name)+".html")
-			annotate(&info, windows, seg.ops)
-			if err := porcupine.VisualizePath(seg.model(nil), info, path); err == nil {
+			annotate(&info, windows, vis.ops)
+			if err := porcupine.VisualizePath(vis.model(nil), info, path); err == nil {
 				d.Files = append(d.Files, path)
 				if kr.Anomaly != nil {
 					kr.Anomaly.Visualization = filepath.Base(path) // also res.FirstAnomaly when it is this key's

@@ -297,3 +297,92 @@ func (b OpBrief) Describe() string {
 	}
 	return fmt.Sprintf("index %d, process %d: %s  [%.9f s, %s s]", b.Index, b.Process, b.Op, float64(b.Call)/1e9, ret)
 }
+
+// shrinkSegment finds a smaller set of ops of an invalid segment (values may repeat) that
+// porcupine still finds not linearizable, within budget, by two steps that each keep a
+// linearizable history linearizable, so the result shows the key is not linearizable:
+//
+//   - Truncation: keep the ops invoked up to some time T; an op still open at T becomes
+//     unknown (info: return ∞, any output), and a read open at T is dropped. Every op that
+//     returned by T keeps its point, and no removed op (invoked after T) can precede it. Not
+//     being linearizable only grows with T, so the shortest such prefix is found by bisection.
+//   - Removing ok reads, which change nothing (ddmin over the reads).
+func shrinkSegment(seg *segment, guard *memGuard, budget time.Duration) []*rop {
+	deadline := time.Now().Add(budget)
+	ops := append([]*rop(nil), seg.ops...)
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].call < ops[j].call })
+	invalid := func(set []*rop) bool {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		s := &segment{key: seg.key, start: seg.start, ops: set}
+		return porcupine.CheckOperationsTimeout(s.model(guard), s.operations(), left) == porcupine.Illegal && !guard.tripped()
+	}
+	prefix := func(n int) []*rop {
+		t := ops[n-1].call
+		out := make([]*rop, 0, n)
+		for _, o := range ops[:n] {
+			if o.ret > t && !o.unknown {
+				if o.kind == fRead {
+					continue
+				}
+				c := *o
+				c.unknown, c.ret = true, math.MaxInt64
+				o = &c
+			}
+			out = append(out, o)
+		}
+		return out
+	}
+	lo, hi := 1, len(ops) // prefix(hi) is the whole segment, known invalid
+	best := ops
+	for lo < hi && time.Now().Before(deadline) {
+		mid := (lo + hi) / 2
+		if p := prefix(mid); invalid(p) {
+			hi, best = mid, p
+		} else {
+			lo = mid + 1
+		}
+	}
+	// ddmin over the ok reads.
+	n := 2
+	for time.Now().Before(deadline) {
+		var reads []int
+		for i, o := range best {
+			if o.kind == fRead && !o.unknown {
+				reads = append(reads, i)
+			}
+		}
+		if len(reads) == 0 {
+			break
+		}
+		n = min(n, len(reads))
+		chunk := (len(reads) + n - 1) / n
+		removed := false
+		for start := 0; start < len(reads) && time.Now().Before(deadline); start += chunk {
+			drop := map[int]bool{}
+			for _, i := range reads[start:min(start+chunk, len(reads))] {
+				drop[i] = true
+			}
+			var rest []*rop
+			for i, o := range best {
+				if !drop[i] {
+					rest = append(rest, o)
+				}
+			}
+			if invalid(rest) {
+				best, removed = rest, true
+				n = max(n-1, 2)
+				break
+			}
+		}
+		if !removed {
+			if chunk == 1 {
+				break
+			}
+			n = min(2*n, len(reads))
+		}
+	}
+	return best
+}

@@ -388,3 +388,34 @@ func TestCounterexampleAnnotated(t *testing.T) {
 		t.Fatalf("twin: %v %s", res.Valid, res.Error)
 	}
 }
+
+// TestPorcupineCounterexample: keys whose values repeat get a counterexample too, made of
+// their own ops, smaller than the key's history, and visualised.
+func TestPorcupineCounterexample(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	shrunk := 0
+	for i := 0; i < 300; i++ {
+		ops := randomRegisterHistory(rng, 12+rng.Intn(10), 3, true)
+		res := Register{}.Check(context.Background(), ops)
+		kr := res.Details.(*RegisterDetails).PerKey["k"]
+		if res.Valid != Invalid || kr.Method != MethodPorcupine {
+			continue
+		}
+		indexes := map[int64]bool{}
+		for _, op := range ops {
+			indexes[op.Index] = op.Type == history.Invoke
+		}
+		for _, b := range kr.Counterexample {
+			if !indexes[b.Index] {
+				t.Fatalf("history %d: counterexample op %+v is no invoke of the history", i, b)
+			}
+		}
+		if n := len(kr.Counterexample); n > 0 && n < kr.Ops {
+			shrunk++
+		}
+	}
+	t.Logf("%d invalid repeated-value histories shrunk", shrunk)
+	if shrunk < 20 {
+		t.Errorf("only %d invalid repeated-value histories were shrunk", shrunk)
+	}
+}
