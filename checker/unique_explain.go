@@ -307,9 +307,23 @@ func (b OpBrief) Describe() string {
 //     returned by T keeps its point, and no removed op (invoked after T) can precede it. Not
 //     being linearizable only grows with T, so the shortest such prefix is found by bisection.
 //   - Removing ok reads, which change nothing (ddmin over the reads).
+//
+// Unknown ops given a finite return by pruneKey are open again (return ∞), since the op that
+// justified it may be removed; ops pruneKey dropped stay dropped (nothing observes their value
+// in any subset either).
 func shrinkSegment(seg *segment, guard *memGuard, budget time.Duration) []*rop {
 	deadline := time.Now().Add(budget)
-	ops := append([]*rop(nil), seg.ops...)
+	ops := make([]*rop, 0, len(seg.ops))
+	for _, o := range seg.ops {
+		if o.unknown && o.ret != math.MaxInt64 {
+			// pruneKey pinned it to the return of an op that observed its value; that op may be
+			// cut away here, so it is open again (return ∞), as the history says.
+			c := *o
+			c.ret = math.MaxInt64
+			o = &c
+		}
+		ops = append(ops, o)
+	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].call < ops[j].call })
 	invalid := func(set []*rop) bool {
 		left := time.Until(deadline)
