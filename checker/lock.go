@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/raftcheck/harness/history"
@@ -94,6 +95,7 @@ type LockHolding struct {
 type FencedWrite struct {
 	Invoke, Done int64
 	Type         history.Type
+	RolledBack   bool   // a fail whose error says Consul rolled the transaction back
 	OpIndex      int64  // history index of the completion
 	Index        uint64 // commit index (ok only)
 	Holder       string // the session the lock key named in the same transaction (ok only)
@@ -234,7 +236,8 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 				continue
 			}
 			h := session(iv.Session, op.Key, op.Process)
-			w := FencedWrite{Invoke: inv.Time, Done: op.Time, Type: op.Type, OpIndex: op.Index, Value: *iv.Value}
+			w := FencedWrite{Invoke: inv.Time, Done: op.Time, Type: op.Type, OpIndex: op.Index, Value: *iv.Value,
+				RolledBack: op.Type == history.Fail && strings.HasPrefix(op.Error, "rolled back")}
 			if a.WriteValues[op.Key] == nil {
 				a.WriteValues[op.Key] = map[int64]history.Type{}
 			}
@@ -290,7 +293,8 @@ type LockDetails struct {
 	Unindexed       int            `json:"holdings_without_index"` // checked pairwise only
 	UnknownAcquires int            `json:"unknown_acquires"`
 	FencedOK        int            `json:"fenced_writes_ok"`
-	FencedRejected  int            `json:"fenced_writes_rejected"` // rolled back by check-session (or refused)
+	FencedRejected  int            `json:"fenced_writes_rolled_back"` // rolled back: check-session failed
+	FencedFailed    int            `json:"fenced_writes_failed"`      // other certain failures (connection refused, 4xx)
 	FencedUnknown   int            `json:"fenced_writes_unknown"`
 	Lost            int            `json:"lost_notifications"`
 	Overlap         LockOverlap    `json:"overlap"`
@@ -306,9 +310,9 @@ type LockOverlap struct {
 	Count          int     `json:"count"`
 	TotalSeconds   float64 `json:"total_s"`
 	MaxSeconds     float64 `json:"max_s"`
-	WritesOK       int     `json:"writes_ok_during"`       // fenced writes of the stale holder invoked during an overlap that committed
-	WritesRejected int     `json:"writes_rejected_during"` // … that were rolled back
-	WritesUnknown  int     `json:"writes_unknown_during"`  // … whose outcome is unknown
+	WritesOK       int     `json:"writes_ok_during"`      // fenced writes of the stale holder invoked during an overlap that committed
+	WritesRejected int     `json:"writes_failed_during"`  // … that certainly did not commit (rolled back or refused)
+	WritesUnknown  int     `json:"writes_unknown_during"` // … whose outcome is unknown
 }
 
 type lockViolation struct {
@@ -351,7 +355,11 @@ func (c Lock) Check(_ context.Context, ops []history.Op) Result {
 				case history.OK:
 					d.FencedOK++
 				case history.Fail:
-					d.FencedRejected++
+					if w.RolledBack {
+						d.FencedRejected++
+					} else {
+						d.FencedFailed++
+					}
 				default:
 					d.FencedUnknown++
 				}

@@ -34,6 +34,9 @@ func (b *lb) write(t0, t1 float64, p history.Process, lock, sid string, value in
 		v["index"], v["holder"], v["lock_index"] = index, holder, lockIndex
 	}
 	b.add(sec(t1), p, typ, "fenced-write", lock, v)
+	if typ == history.Fail {
+		b.ops[len(b.ops)-1].Error = "rolled back: lock is not held"
+	}
 	return b
 }
 

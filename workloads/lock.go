@@ -219,8 +219,8 @@ hold:
 				renewed = time.Now()
 			}
 		}
-		if w.fencedWrite(ctx, lock, sid) == history.Fail {
-			break // rolled back: the session no longer holds the lock
+		if _, rolledBack := w.fencedWrite(ctx, lock, sid); rolledBack {
+			break // the session no longer holds the lock
 		}
 		select {
 		case <-lostCh:
@@ -303,8 +303,9 @@ func (w *lockWorker) acquire(ctx context.Context, lk *api.Lock, lock, sid string
 }
 
 // fencedWrite writes a fresh value to the lock's resource in one transaction with
-// check-session on the lock key, and reads the lock key in the same transaction.
-func (w *lockWorker) fencedWrite(ctx context.Context, lock, sid string) history.Type {
+// check-session on the lock key, and reads the lock key in the same transaction. rolledBack
+// says Consul refused it because the session does not hold the lock.
+func (w *lockWorker) fencedWrite(ctx context.Context, lock, sid string) (t history.Type, rolledBack bool) {
 	n := w.l.values[lockIndexOf(lock)].Add(1)
 	v := LockValue{Session: sid, Value: &n}
 	inv := w.invoke("fenced-write", lock, v)
@@ -319,13 +320,13 @@ func (w *lockWorker) fencedWrite(ctx context.Context, lock, sid string) history.
 	ok, resp, _, err := w.c.c.Txn().Txn(ops, (&api.QueryOptions{}).WithContext(octx))
 	switch {
 	case err != nil:
-		return w.complete(inv, writeOutcome(err), v, errText(err))
+		return w.complete(inv, writeOutcome(err), v, errText(err)), false
 	case !ok:
-		why := "rolled back"
+		why := lockRolledBack
 		if resp != nil && len(resp.Errors) > 0 {
 			why += ": " + resp.Errors[0].What
 		}
-		return w.complete(inv, history.Fail, v, truncate(why, 120))
+		return w.complete(inv, history.Fail, v, truncate(why, 120)), true
 	}
 	for _, r := range resp.Results {
 		if r == nil || r.KV == nil {
@@ -338,8 +339,12 @@ func (w *lockWorker) fencedWrite(ctx context.Context, lock, sid string) history.
 			v.Holder, v.LockIndex = r.KV.Session, r.KV.LockIndex
 		}
 	}
-	return w.complete(inv, history.OK, v, "")
+	return w.complete(inv, history.OK, v, ""), false
 }
+
+// lockRolledBack begins the error of a fenced write that Consul rolled back (the checker counts
+// those apart from other failures).
+const lockRolledBack = "rolled back"
 
 // renew renews the session; fail when Consul no longer knows it (404).
 func (w *lockWorker) renew(ctx context.Context, lock, sid string) history.Type {
