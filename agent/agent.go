@@ -20,9 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/hashicorp/serf/serf"
-	"go.etcd.io/bbolt"
 )
 
 // Version is what the agent reports as its Consul-compatible version and build tag.
@@ -38,7 +36,7 @@ type Agent struct {
 	fsm      *store
 	raft     *raft.Raft
 	trans    *raft.NetworkTransport
-	logStore *raftboltdb.BoltStore
+	logStore logStore
 	stable   raft.StableStore
 	serf     *serf.Serf
 	serfCh   chan serf.Event
@@ -209,14 +207,11 @@ func (a *Agent) setupRaft(advertise net.IP) error {
 	rc.NotifyCh = a.leaderNotify
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: a.logw, Level: hclog.Info})
 
-	storeOpts := raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")}
-	if cfg.Unsafe[UnsafeSkipFsync] {
-		storeOpts.NoSync, storeOpts.BoltOptions = true, &bbolt.Options{NoGrowSync: true}
-	}
-	store, err := raftboltdb.New(storeOpts)
+	store, backend, err := openLogStore(raftDir, cfg)
 	if err != nil {
 		return fmt.Errorf("open raft log store: %w", err)
 	}
+	a.logger.Printf("[INFO] agent: Raft log store: %s", backend)
 	a.logStore, a.stable = store, store
 	logs, err := raft.NewLogCache(512, store)
 	if err != nil {

@@ -13,8 +13,10 @@ import (
 
 // benchClients runs b.N operations over 16 concurrent consul/api clients spread over the
 // three servers (so two thirds are forwarded to the leader) and reports ops/s, p50, p99.
-func benchClients(b *testing.B, op func(kv *api.KV, i int) error) {
-	c, _ := startExpect3(b, nil)
+func benchClients(b *testing.B, op func(kv *api.KV, i int) error) { benchClientsWith(b, nil, op) }
+
+func benchClientsWith(b *testing.B, mutate func(*Config), op func(kv *api.KV, i int) error) {
+	c, _ := startExpect3(b, mutate)
 	const clients = 16
 	as := c.running()
 	kvs := make([]*api.KV, clients)
@@ -67,6 +69,16 @@ func benchClients(b *testing.B, op func(kv *api.KV, i int) error) {
 //	go test ./agent -run '^$' -bench 'Consistent' -benchtime 20000x -count 3
 func BenchmarkConsistentWrites(b *testing.B) {
 	benchClients(b, func(kv *api.KV, i int) error {
+		_, err := kv.Put(&api.KVPair{Key: fmt.Sprintf("bench/%d", i%1000), Value: []byte("value")}, nil)
+		return err
+	})
+}
+
+// BenchmarkConsistentWritesBoltDB: the same with the BoltDB log store instead of raft-wal.
+//
+//	go test ./agent -run '^$' -bench 'ConsistentWrites' -benchtime 10000x -count 5
+func BenchmarkConsistentWritesBoltDB(b *testing.B) {
+	benchClientsWith(b, func(c *Config) { c.RaftLogStore = LogStoreBoltDB }, func(kv *api.KV, i int) error {
 		_, err := kv.Put(&api.KVPair{Key: fmt.Sprintf("bench/%d", i%1000), Value: []byte("value")}, nil)
 		return err
 	})

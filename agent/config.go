@@ -75,6 +75,10 @@ type Config struct {
 	// SessionTTLMin is the shortest session TTL accepted (Consul's session_ttl_min, 10s).
 	SessionTTLMin time.Duration // -session-ttl-min
 
+	// RaftLogStore is the Raft log store backend, wal or boltdb ("": wal, as Consul 1.20 for a new
+	// data dir; a data dir holding raft.db keeps BoltDB).
+	RaftLogStore string // -raft-logstore-backend
+
 	// Unsafe lists enabled seeded bugs (see Unsafe* constants). Empty means correct.
 	Unsafe map[string]bool // -unsafe=NAME[,NAME]
 
@@ -188,6 +192,7 @@ func ParseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.StringVar(&c.GossipProfile, "gossip-profile", c.GossipProfile, "gossip timing: lan or local (fast failure detection)")
 	fs.DurationVar(&c.HoldTimeout, "rpc-hold-timeout", c.HoldTimeout, "how long a request waits for a leader")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", c.ReconcileInterval, "leader's full reconcile interval")
+	fs.StringVar(&c.RaftLogStore, "raft-logstore-backend", c.RaftLogStore, "Raft log store: wal or boltdb (Consul's raft_logstore.backend)")
 	fs.DurationVar(&c.SessionTTLMin, "session-ttl-min", c.SessionTTLMin, "shortest session TTL accepted (Consul's session_ttl_min)")
 	fs.StringVar(&unsafe, "unsafe", "", "seeded bugs to enable: "+strings.Join(UnsafeNames, ","))
 	if err := fs.Parse(args); err != nil {
@@ -238,6 +243,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return bad("-data-dir is required")
+	}
+	if c.RaftLogStore != "" && c.RaftLogStore != LogStoreWAL && c.RaftLogStore != LogStoreBoltDB {
+		return bad("-raft-logstore-backend must be %s or %s, got %q", LogStoreWAL, LogStoreBoltDB, c.RaftLogStore)
 	}
 	if c.TombstoneTTL <= 0 || c.TombstoneGranularity <= 0 || c.ReconnectTimeout <= 0 || c.ReapInterval <= 0 || c.SessionTTLMin <= 0 {
 		return bad("tombstone TTL and granularity, reconnect timeout, reap interval and -session-ttl-min must be positive")
