@@ -1,18 +1,41 @@
 #!/usr/bin/env python3
 """Time from each power loss to a leader again, read off run folders' history.jsonl.
 
-For every `power` fault (start = the power loss, end = the restart of its nodes) it prints:
-  down   seconds from the loss to the restart (the nemesis interval, plus kill and drop);
-  loss→ok  seconds from the loss to the first operation invoked after the restart that a
-           node acknowledged (ok): consistent reads and writes both need a leader;
-  restart→ok seconds from the restart to that operation.
-Losses of one node that is not the leader barely interrupt service; the figures that measure a
-new election are those of `all`. Medians per target spec at the end.
+For every `power` fault (start = the power loss, end = its nodes restarted and given their
+network rules) it prints:
+  down        seconds from the loss to the end line (the nemesis interval, plus kill, drop,
+              container start and the fault helper);
+  loss→leader seconds from the loss to the next "entering leader state" of Raft in any node's
+              log (agent and Consul both log it): a leader again. "kept" when none came before
+              the fault ended and the old leader went on (the loss spared the leader);
+  loss→ok     seconds from the loss to the first operation invoked after the end line that a
+              node acknowledged (consistent reads and writes both need a leader).
+History time 0 is the start of the ready phase (results.json), which maps log clocks onto it.
+Medians per target spec at the end.
 
 usage: scripts/power-recovery.py RUN_FOLDER...
 """
-import json, statistics, sys
+import datetime, glob, json, re, statistics, sys
 from collections import defaultdict
+
+
+def wall(ts):
+    """Seconds since the epoch of an RFC 3339 time with up to 9 fractional digits."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", ts)
+    base = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return base.timestamp() + float("0." + (m.group(2) or "0"))
+
+
+def leader_times(d):
+    """Wall times of every "entering leader state" line in the run's node logs."""
+    out = []
+    for log in glob.glob(f"{d}/nodes/*.log"):
+        for line in open(log, errors="replace"):
+            if "entering leader state" in line:
+                m = re.search(r"(\d{4}-\d\d-\d\dT[\d:.]+Z)", line)
+                if m:
+                    out.append(wall(m.group(1)))
+    return sorted(out)
 
 rows = defaultdict(list)
 for d in sys.argv[1:]:
@@ -32,6 +55,9 @@ for d in sys.argv[1:]:
             invokes[o["process"]] = o["time"]
         elif o["type"] == "ok" and o["process"] in invokes:
             oks.append((invokes.pop(o["process"]), o["time"]))
+    res = json.load(open(f"{d}/results.json"))
+    t0 = next(wall(p["start"]) for p in res["phases"] if p["name"] == "ready")
+    leaders = [(w - t0) * 1e9 for w in leader_times(d)]
     starts = {}
     for o in ops:
         if o["process"] != "nemesis" or o["f"] != "power":
@@ -41,17 +67,23 @@ for d in sys.argv[1:]:
         if v["event"] == "start":
             starts[key] = (o["time"], v["detail"]["target"])
         elif v["event"] == "end" and key in starts:
-            t0, spec = starts.pop(key)
+            ts, spec = starts.pop(key)
             t1 = o["time"]
             first = min((done for inv, done in oks if inv >= t1), default=None)
+            lead = min((t for t in leaders if t > ts), default=None)
             if first is None:
-                print(f"{d}: {spec} {list(key)} at {t0/1e9:.1f}s: no acknowledged operation after the restart")
+                print(f"{d}: {spec} {list(key)} at {ts/1e9:.1f}s: no acknowledged operation after the restart")
                 continue
-            rows[spec].append(((t1 - t0) / 1e9, (first - t0) / 1e9, (first - t1) / 1e9))
-            print(f"{d}: {spec:8} {','.join(key):9} at {t0/1e9:5.1f}s  down {(t1-t0)/1e9:5.2f}s  loss→ok {(first-t0)/1e9:6.2f}s  restart→ok {(first-t1)/1e9:6.2f}s")
+            # A leader elected after the end line is a new one only if service stopped: a loss
+            # that spared the leader (ops kept succeeding) elects none.
+            kept = lead is None or (lead > first and any(ts < done < t1 for inv, done in oks))
+            rows[spec].append(((t1 - ts) / 1e9, None if kept else (lead - ts) / 1e9, (first - ts) / 1e9))
+            ls = "  kept " if kept else f"{(lead-ts)/1e9:6.2f}s"
+            print(f"{d}: {spec:8} {','.join(key):9} at {ts/1e9:5.1f}s  down {(t1-ts)/1e9:5.2f}s  loss→leader {ls}  loss→ok {(first-ts)/1e9:6.2f}s")
 
 print()
 for spec, r in sorted(rows.items()):
-    print(f"{spec:8} n={len(r):2}  median down {statistics.median(x[0] for x in r):5.2f}s  "
-          f"loss→ok {statistics.median(x[1] for x in r):6.2f}s  restart→ok {statistics.median(x[2] for x in r):6.2f}s  "
-          f"(restart→ok max {max(x[2] for x in r):.2f}s)")
+    el = [x[1] for x in r if x[1] is not None]
+    le = f"loss→leader median {statistics.median(el):6.2f}s (n={len(el)}, max {max(el):.2f}s)" if el else "loss→leader: leader kept every time"
+    print(f"{spec:8} n={len(r):2}  median down {statistics.median(x[0] for x in r):5.2f}s  {le}  "
+          f"loss→ok median {statistics.median(x[2] for x in r):6.2f}s")
