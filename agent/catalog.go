@@ -103,6 +103,8 @@ func (a *Agent) handleCatalogNodes(w http.ResponseWriter, r *http.Request) error
 			Meta:            map[string]string{"consul-network-segment": ""}, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex})
 	}
 	a.setMeta(w, index)
+	// As Consul: catalog and health answers name the consistency they were served with.
+	w.Header().Set("X-Consul-Effective-Consistency", opts.mode.String())
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -136,5 +138,6 @@ func (a *Agent) handleHealthNode(w http.ResponseWriter, r *http.Request, node st
 			Output: output, ServiceTags: []string{}, CreateIndex: n.CheckCreateIndex, ModifyIndex: n.CheckModifyIndex})
 	}
 	a.setMeta(w, index)
+	w.Header().Set("X-Consul-Effective-Consistency", opts.mode.String())
 	return writeJSON(w, http.StatusOK, out)
 }

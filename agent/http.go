@@ -273,9 +273,25 @@ func (a *Agent) apply(c command) (any, error) {
 		return nil, errf(http.StatusInternalServerError, "%v", err)
 	}
 	if err, ok := f.Response().(error); ok {
-		return nil, err
+		return nil, &applyError{err}
 	}
 	return f.Response(), nil
+}
+
+// applyError is an error the state machine answered for a command (Consul's RPC endpoints wrap
+// it: "apply failed: …", "raft apply failed: …").
+type applyError struct{ err error }
+
+func (e *applyError) Error() string { return e.err.Error() }
+
+// rpcError words an error as Consul's HTTP API shows an error of the server RPC behind it; when
+// the state machine refused the command, after the endpoint's own prefix.
+func rpcError(err error, applyPrefix string) error {
+	var ae *applyError
+	if errors.As(err, &ae) {
+		return errf(http.StatusInternalServerError, "rpc error making call: %s%s", applyPrefix, ae.err.Error())
+	}
+	return err
 }
 
 // block runs fn until its index passes opts.index or the wait expires (blocking query).
@@ -396,6 +412,9 @@ func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request, kr kvRequest) erro
 		return err
 	}
 	op := &TxnKVOp{Key: kr.key, Value: body, Flags: kr.flags}
+	if len(body) == 0 {
+		op.Value = nil // as Consul: an empty body stores a null value
+	}
 	verb := "set"
 	switch {
 	case kr.acquire != "":
@@ -456,7 +475,7 @@ func (a *Agent) kvWrite(w http.ResponseWriter, r *http.Request, body []byte, c c
 	}
 	res, err := a.apply(c)
 	if err != nil {
-		return err
+		return rpcError(err, "raft apply failed: ")
 	}
 	ok, _ := res.(bool)
 	return writeJSON(w, http.StatusOK, ok)

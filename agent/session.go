@@ -211,12 +211,6 @@ func (s *store) Sessions(match func(*Session) bool) ([]*Session, uint64) {
 	return out, s.sessIndex
 }
 
-func (s *store) sessionsIndex() uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.sessIndex
-}
-
 // Session returns a copy of one session, or nil.
 func (s *store) Session(id string) *Session {
 	s.mu.RLock()

@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// sessionRequest is the body of PUT /v1/session/create as Consul decodes it: unknown fields are
-// an error, LockDelay is a duration string or a number (nanoseconds, or seconds below 1000), and
-// Checks is the deprecated name of NodeChecks.
+// sessionRequest is the body of PUT /v1/session/create as Consul decodes it: LockDelay is a
+// duration string or a number (nanoseconds, or seconds below 1000), and Checks is the deprecated
+// name of NodeChecks.
 type sessionRequest struct {
 	Name          string
 	Node          string
@@ -37,9 +37,8 @@ func (a *Agent) parseSessionCreate(body []byte) (*Session, error) {
 	req := sessionRequest{Node: a.cfg.NodeName, NodeChecks: []string{serfCheckID}, Checks: []string{serfCheckID}}
 	sess := &Session{LockDelay: 15 * time.Second, Behavior: behaviorRelease}
 	if len(body) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
+		// As Consul 1.20 (measured): unknown fields are ignored.
+		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil {
 			return nil, errf(http.StatusBadRequest, "Request decode failed: %v", err)
 		}
 		if req.Namespace != "" || req.Partition != "" {
@@ -84,20 +83,20 @@ func (a *Agent) parseSessionCreate(body []byte) (*Session, error) {
 	}
 	// Session.Apply's checks, in its order and words.
 	if sess.Node == "" {
-		return nil, errf(http.StatusInternalServerError, "Must provide Node")
+		return nil, errf(http.StatusInternalServerError, "rpc error making call: Must provide Node")
 	}
 	switch sess.Behavior {
 	case behaviorRelease, behaviorDelete:
 	default:
-		return nil, errf(http.StatusInternalServerError, "Invalid Behavior setting '%s'", sess.Behavior)
+		return nil, errf(http.StatusInternalServerError, "rpc error making call: Invalid Behavior setting '%s'", sess.Behavior)
 	}
 	if sess.TTL != "" {
 		ttl, err := time.ParseDuration(sess.TTL)
 		if err != nil {
-			return nil, errf(http.StatusInternalServerError, "Session TTL '%s' invalid: %v", sess.TTL, err)
+			return nil, errf(http.StatusInternalServerError, "rpc error making call: Session TTL '%s' invalid: %v", sess.TTL, err)
 		}
 		if ttl != 0 && (ttl < a.cfg.SessionTTLMin || ttl > SessionTTLMax) {
-			return nil, errf(http.StatusInternalServerError, "Invalid Session TTL '%d', must be between [%v=%v]", ttl, a.cfg.SessionTTLMin, SessionTTLMax)
+			return nil, errf(http.StatusInternalServerError, "rpc error making call: Invalid Session TTL '%d', must be between [%v=%v]", ttl, a.cfg.SessionTTLMin, SessionTTLMax)
 		}
 	}
 	return sess, nil
@@ -190,7 +189,7 @@ func (a *Agent) sessionCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.apply(command{Op: "session-create", Session: sess})
 	if err != nil {
-		return err
+		return rpcError(err, "apply failed: ")
 	}
 	id, _ := res.(string)
 	if sess.TTL != "" {
@@ -231,8 +230,7 @@ func (a *Agent) sessionRenew(w http.ResponseWriter, r *http.Request, id string) 
 		return nil
 	}
 	a.timers.reset(a, sess)
-	a.setMeta(w, a.fsm.sessionsIndex())
-	return writeJSON(w, http.StatusOK, []*Session{sess})
+	return writeJSON(w, http.StatusOK, []*Session{sess}) // as Consul: no query metadata
 }
 
 func (a *Agent) sessionRead(w http.ResponseWriter, r *http.Request, opts queryOptions, match func(*Session) bool) error {

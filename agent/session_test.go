@@ -189,7 +189,7 @@ func TestSessionBadInput(t *testing.T) {
 		{"PUT", "/v1/session/create", `{"TTL":"1s"}`, 500, "Invalid Session TTL"},
 		{"PUT", "/v1/session/create", `{"TTL":"soon"}`, 500, "Session TTL 'soon' invalid"},
 		{"PUT", "/v1/session/create", `{"Behavior":"explode"}`, 500, "Invalid Behavior setting 'explode'"},
-		{"PUT", "/v1/session/create", `{"Bogus":1}`, 400, "Request decode failed"},
+		{"PUT", "/v1/session/create", `{"Bogus":1}`, 200, `"ID"`}, // as Consul 1.20: ignored
 		{"PUT", "/v1/session/create", `{"Node":"nowhere"}`, 500, "Missing node registration"},
 		{"PUT", "/v1/session/create", `{"NodeChecks":["nope"]}`, 500, "Missing check 'nope' registration"},
 		{"PUT", "/v1/session/create", `{`, 400, "Request decode failed"},

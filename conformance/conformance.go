@@ -26,6 +26,9 @@ type Step struct {
 	Body   string
 	Node   int  // which node receives it (0 = n1, 1 = n2, …)
 	Status bool // compare the status code only (the body's shape is not comparable)
+	// Capture names the "ID" of this step's JSON answer; later steps write {name} in Path or Body
+	// to use it (session IDs differ between the clusters).
+	Capture string
 }
 
 // Script is the conformance script. Steps run in order; later steps depend on earlier writes.
@@ -81,6 +84,47 @@ func Script() []Step {
 		{Name: "session list", Method: "GET", Path: "/v1/session/list"},
 		{Name: "catalog nodes", Method: "GET", Path: "/v1/catalog/nodes", Status: true},
 		{Name: "health node", Method: "GET", Path: "/v1/health/node/n1", Status: true},
+		{Name: "health node missing", Method: "GET", Path: "/v1/health/node/nowhere"},
+		// Sessions and locks (the lock workload's and api.Lock's calls, and their errors).
+		{Name: "session create defaults", Method: "PUT", Path: "/v1/session/create", Capture: "s1"},
+		{Name: "session create ttl delete", Method: "PUT", Path: "/v1/session/create", Body: `{"Name":"conf","TTL":"30s","Behavior":"delete","LockDelay":"1s","Checks":[]}`, Capture: "s2", Node: 1},
+		{Name: "session create numeric lock-delay", Method: "PUT", Path: "/v1/session/create", Body: `{"LockDelay":5,"NodeChecks":["serfHealth"]}`, Capture: "s3"},
+		{Name: "session info defaults", Method: "GET", Path: "/v1/session/info/{s1}"},
+		{Name: "session info ttl delete", Method: "GET", Path: "/v1/session/info/{s2}"},
+		{Name: "session info numeric lock-delay", Method: "GET", Path: "/v1/session/info/{s3}"},
+		{Name: "session info missing", Method: "GET", Path: "/v1/session/info/00000000-0000-0000-0000-000000000000"},
+		{Name: "session node", Method: "GET", Path: "/v1/session/node/n1"},
+		{Name: "session renew", Method: "PUT", Path: "/v1/session/renew/{s2}"},
+		{Name: "session renew missing", Method: "PUT", Path: "/v1/session/renew/00000000-0000-0000-0000-000000000000"},
+		{Name: "session create ttl too short", Method: "PUT", Path: "/v1/session/create", Body: `{"TTL":"1s"}`},
+		{Name: "session create bad ttl", Method: "PUT", Path: "/v1/session/create", Body: `{"TTL":"soon"}`},
+		{Name: "session create bad behavior", Method: "PUT", Path: "/v1/session/create", Body: `{"Behavior":"explode"}`},
+		{Name: "session create unknown field", Method: "PUT", Path: "/v1/session/create", Body: `{"Bogus":1}`},
+		{Name: "session create missing node", Method: "PUT", Path: "/v1/session/create", Body: `{"Node":"nowhere"}`},
+		{Name: "session create missing check", Method: "PUT", Path: "/v1/session/create", Body: `{"NodeChecks":["nope"]}`},
+		{Name: "session create bad method", Method: "GET", Path: "/v1/session/create"},
+		{Name: "session destroy no id", Method: "PUT", Path: "/v1/session/destroy/"},
+		{Name: "kv acquire", Method: "PUT", Path: "/v1/kv/conf/lock?acquire={s1}", Body: "held"},
+		{Name: "kv acquire held", Method: "PUT", Path: "/v1/kv/conf/lock?acquire={s2}", Body: "other", Node: 1},
+		{Name: "kv acquire again by holder", Method: "PUT", Path: "/v1/kv/conf/lock?acquire={s1}&flags=7", Body: "held2"},
+		{Name: "kv get lock", Method: "GET", Path: "/v1/kv/conf/lock"},
+		{Name: "kv acquire unknown session", Method: "PUT", Path: "/v1/kv/conf/lock?acquire=00000000-0000-0000-0000-000000000000", Body: "x"},
+		{Name: "kv release by other", Method: "PUT", Path: "/v1/kv/conf/lock?release={s2}"},
+		{Name: "kv release", Method: "PUT", Path: "/v1/kv/conf/lock?release={s1}"},
+		{Name: "kv get released", Method: "GET", Path: "/v1/kv/conf/lock"},
+		{Name: "txn lock", Method: "PUT", Path: "/v1/txn", Body: `[{"KV":{"Verb":"lock","Key":"conf/lock2","Value":"dg==","Session":"{s2}"}}]`},
+		{Name: "txn lock held", Method: "PUT", Path: "/v1/txn", Body: `[{"KV":{"Verb":"lock","Key":"conf/lock2","Value":"dg==","Session":"{s1}"}}]`},
+		{Name: "txn check-session and set", Method: "PUT", Path: "/v1/txn", Body: `[{"KV":{"Verb":"check-session","Key":"conf/lock2","Session":"{s2}"}},{"KV":{"Verb":"set","Key":"conf/fenced","Value":"dg=="}}]`},
+		{Name: "txn check-session fails", Method: "PUT", Path: "/v1/txn", Body: `[{"KV":{"Verb":"check-session","Key":"conf/lock2","Session":"{s1}"}},{"KV":{"Verb":"set","Key":"conf/fenced","Value":"dw=="}}]`},
+		{Name: "txn unlock by other", Method: "PUT", Path: "/v1/txn", Body: `[{"KV":{"Verb":"unlock","Key":"conf/lock2","Session":"{s1}"}}]`},
+		{Name: "session destroy delete behavior", Method: "PUT", Path: "/v1/session/destroy/{s2}"},
+		{Name: "kv get after delete behavior", Method: "GET", Path: "/v1/kv/conf/lock2"},
+		{Name: "kv acquire in lock-delay", Method: "PUT", Path: "/v1/kv/conf/lock2?acquire={s1}", Body: "x"},
+		{Name: "session destroy", Method: "PUT", Path: "/v1/session/destroy/{s1}"},
+		{Name: "session destroy again", Method: "PUT", Path: "/v1/session/destroy/{s1}"},
+		{Name: "session destroy numeric", Method: "PUT", Path: "/v1/session/destroy/{s3}"},
+		{Name: "session list after", Method: "GET", Path: "/v1/session/list"},
+		{Name: "kv delete locks", Method: "DELETE", Path: "/v1/kv/conf?recurse"},
 		{Name: "unknown endpoint", Method: "GET", Path: "/v1/nothing-here"},
 	}
 }
@@ -141,6 +185,17 @@ func scrub(v any) any {
 		for i, x := range t {
 			t[i] = scrub(x)
 		}
+		// Lists of things with generated IDs (sessions) come in ID order, which is random: order
+		// them by their content with the IDs taken out.
+		withID := len(t) > 1
+		for _, x := range t {
+			m, ok := x.(map[string]any)
+			withID = withID && ok && m["ID"] != nil
+		}
+		if withID {
+			key := func(x any) string { b, _ := json.Marshal(x); return uuidRE.ReplaceAllString(string(b), "") }
+			sort.SliceStable(t, func(i, j int) bool { return key(t[i]) < key(t[j]) })
+		}
 	}
 	return v
 }
@@ -152,24 +207,36 @@ var comparedHeaders = []string{"X-Consul-Index", "X-Consul-Knownleader", "X-Cons
 func Do(ctx context.Context, nodes []string, n Normaliser) []Answer {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var out []Answer
+	vars := map[string]string{}
 	for _, s := range Script() {
-		out = append(out, do(ctx, client, nodes[s.Node], s, n))
+		for name, v := range vars {
+			s.Path = strings.ReplaceAll(s.Path, "{"+name+"}", v)
+			s.Body = strings.ReplaceAll(s.Body, "{"+name+"}", v)
+		}
+		a, raw := do(ctx, client, nodes[s.Node], s, n)
+		if s.Capture != "" {
+			var created struct{ ID string }
+			json.Unmarshal(raw, &created)
+			vars[s.Capture] = created.ID
+		}
+		out = append(out, a)
 	}
 	return out
 }
 
-func do(ctx context.Context, client *http.Client, addr string, s Step, n Normaliser) Answer {
+// do runs one step; it returns the answer and the raw body.
+func do(ctx context.Context, client *http.Client, addr string, s Step, n Normaliser) (Answer, []byte) {
 	var body io.Reader
 	if s.Body != "" {
 		body = strings.NewReader(s.Body)
 	}
 	req, err := http.NewRequestWithContext(ctx, s.Method, "http://"+addr+s.Path, body)
 	if err != nil {
-		return Answer{Err: err.Error()}
+		return Answer{Err: err.Error()}, nil
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return Answer{Err: n.text(err.Error())}
+		return Answer{Err: n.text(err.Error())}, nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -193,7 +260,7 @@ func do(ctx context.Context, client *http.Client, addr string, s Step, n Normali
 	if s.Status {
 		a.Body = ""
 	}
-	return a
+	return a, b
 }
 
 // Diff describes how two answers to a step differ ("" when they agree).

@@ -17,11 +17,8 @@ import (
 // knownDifferences are the steps where the agent answers differently from Consul on purpose or
 // until fixed; each is explained in docs/consul-differences.md under the same name.
 var knownDifferences = map[string]bool{
-	"kv bad cas":    true, // deliberate: 400 with a clear message, Consul 500 with a Go parse error
-	"kv bad flags":  true, // deliberate: as bad cas
-	"session list":  true, // sessions are not implemented yet
-	"catalog nodes": true, // no catalog yet
-	"health node":   true, // no health checks yet
+	"kv bad cas":   true, // deliberate: 400 with a clear message, Consul 500 with a Go parse error
+	"kv bad flags": true, // deliberate: as bad cas
 }
 
 // upCluster starts a 3-node cluster of target and returns its HTTP addresses and IPs.
