@@ -58,7 +58,7 @@ func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o
 		for i := range names {
 			names[i] = nodeName(i)
 		}
-		if c.power, err = mountPower(runID, names); err != nil {
+		if c.power, err = mountPower(runID, names, o.PowerWriteback); err != nil {
 			return c, err
 		}
 	}

@@ -63,6 +63,9 @@ type Options struct {
 	// NemesisTogether runs every kind of Nemesis on its own schedule at the same time, so that
 	// faults overlap (--nemesis a+b, all); default: one fault at a time.
 	NemesisTogether bool `json:"nemesis_together,omitempty"`
+	// PowerWriteback lets the power fault's filesystem write unsynced data back after this age,
+	// as Linux does (30s), with entries committed every 5 s; 0: only an fsync makes data durable.
+	PowerWriteback time.Duration `json:"power_writeback,omitempty"`
 	// PartitionShapes restricts the partition fault to these grudge shapes (empty: all that fit).
 	PartitionShapes []string `json:"partition_shapes,omitempty"`
 	// NemesisInterval is the time between faults and each fault's duration.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/raftcheck/harness/docker"
 	"github.com/raftcheck/harness/nemesis"
@@ -23,11 +24,11 @@ func powerRoot() string { return filepath.Join(os.TempDir(), "raftcheck-power") 
 func usesPower(o Options) bool { return slices.Contains(o.Nemesis, nemesis.FaultPower) }
 
 // mountPower mounts one power-loss filesystem per node; on error it removes what it made.
-func mountPower(runID string, names []string) (map[string]*powerfs.FS, error) {
+func mountPower(runID string, names []string, writeback time.Duration) (map[string]*powerfs.FS, error) {
 	out := map[string]*powerfs.FS{}
 	for _, name := range names {
 		dir := filepath.Join(powerRoot(), runID, name)
-		f, err := powerfs.Mount(powerfs.Options{Dir: filepath.Join(dir, "backing"), Mountpoint: filepath.Join(dir, "mnt")})
+		f, err := powerfs.Mount(powerfs.Options{Dir: filepath.Join(dir, "backing"), Mountpoint: filepath.Join(dir, "mnt"), Writeback: writeback})
 		if err != nil {
 			_ = removePower(runID, out)
 			return nil, fmt.Errorf("power fault: data dir of %s: %w (the power fault needs root and /dev/fuse)", name, err)

@@ -5,10 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/powerfs"
+	"github.com/raftcheck/harness/results"
 )
 
 // A harness killed mid-run leaves its power-loss filesystems mounted; clean unmounts them and
@@ -21,7 +24,7 @@ func TestCleanPowerUnmountsLeftovers(t *testing.T) {
 		t.Fatalf("the power fault needs /dev/fuse: %v", err)
 	}
 	root := t.TempDir()
-	fss, err := mountPower("deadbeef", []string{"n1", "n2"})
+	fss, err := mountPower("deadbeef", []string{"n1", "n2"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,5 +75,21 @@ func TestSoakMatrixNemesisSpecs(t *testing.T) {
 	}
 	if _, err := ParseMatrix("nemesis=kill+pause,loss"); err == nil {
 		t.Error("a choice mixing , and + should be refused")
+	}
+}
+
+// A soak or selftest run's reproduce command is rebuilt from its options: overlapping faults
+// come back as a+b, the power writeback as a duration.
+func TestReproduceOverlappingFaults(t *testing.T) {
+	o := Defaults()
+	o.Nemesis, o.NemesisTogether, o.PowerWriteback = []string{"partition", "kill"}, true, 30*time.Second
+	cmd := results.ReproduceCommand(results.TestInfo{Options: optionsJSON(o), Seed: 7})
+	for _, want := range []string{"--nemesis=partition+kill", "--power-writeback=30s"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("%s lacks %s", cmd, want)
+		}
+	}
+	if strings.Contains(cmd, "together") {
+		t.Errorf("%s names a flag that does not exist", cmd)
 	}
 }

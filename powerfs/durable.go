@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 type syscallStat = syscall.Stat_t
@@ -17,8 +18,9 @@ func lstat(p string, st *syscall.Stat_t) error { return syscall.Lstat(p, st) }
 
 // dirty is the data of one file written since its last fsync.
 type dirty struct {
-	full  bool   // copy the whole file (new, truncated, fallocated, or too many spans)
-	spans []span // written ranges, sorted, not overlapping
+	full  bool      // copy the whole file (new, truncated, fallocated, or too many spans)
+	spans []span    // written ranges, sorted, not overlapping
+	since time.Time // the oldest unsynced write
 }
 
 type span struct{ off, end int64 }
@@ -59,7 +61,7 @@ func (f *FS) durablePath(id uint64) string {
 func (f *FS) newIDLocked(ino uint64) uint64 {
 	f.next++
 	f.ids[ino] = f.next
-	f.dirty[f.next] = &dirty{full: true}
+	f.dirty[f.next] = &dirty{full: true, since: time.Now()}
 	return f.next
 }
 
@@ -78,13 +80,20 @@ func (f *FS) created(ino uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.newIDLocked(ino)
+	f.entryChangedLocked()
+}
+
+func (f *FS) entryChangedLocked() {
+	if !f.metaDirty {
+		f.metaSince = time.Now()
+	}
 	f.metaDirty = true
 }
 
 // entriesChanged notes an entry change (unlink, rmdir, rename).
 func (f *FS) entriesChanged() {
 	f.mu.Lock()
-	f.metaDirty = true
+	f.entryChangedLocked()
 	f.mu.Unlock()
 }
 
@@ -98,7 +107,7 @@ func (f *FS) wrote(ino uint64, off, end int64, full bool) {
 	}
 	d := f.dirty[id]
 	if d == nil {
-		d = &dirty{}
+		d = &dirty{since: time.Now()}
 		f.dirty[id] = d
 	}
 	if full {
@@ -145,6 +154,82 @@ func (f *FS) adopt() error {
 	clear(f.dirty)
 	f.mu.Unlock()
 	return err
+}
+
+// flusher writes back as Linux does (see Options.Writeback) until stop is closed.
+func (f *FS) flusher(stop chan struct{}) {
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			_ = f.writeBack(time.Now())
+		}
+	}
+}
+
+// flushEvery is how often the flusher looks (the kernel's dirty_writeback_centisecs, and ext4's
+// journal commit interval).
+const flushEvery = 5 * time.Second
+
+// writeBack commits entry changes older than flushEvery and makes durable, as they are now,
+// the files whose oldest unsynced write is older than Writeback.
+func (f *FS) writeBack(now time.Time) error {
+	f.mu.Lock()
+	commit := f.metaDirty && now.Sub(f.metaSince) >= flushEvery
+	expired := map[uint64]bool{}
+	for id, d := range f.dirty {
+		if now.Sub(d.since) >= f.o.Writeback {
+			expired[id] = true
+		}
+	}
+	ids := make(map[uint64]uint64, len(f.ids))
+	for ino, id := range f.ids {
+		if expired[id] {
+			ids[ino] = id
+		}
+	}
+	f.mu.Unlock()
+	var errs []error
+	if commit {
+		errs = append(errs, f.commitTree())
+	}
+	if len(ids) == 0 {
+		return errors.Join(errs...)
+	}
+	errs = append(errs, filepath.Walk(f.live, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil // a file that went away meanwhile
+		}
+		id, ok := ids[fi.Sys().(*syscall.Stat_t).Ino]
+		if !ok {
+			return nil
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return nil
+		}
+		defer src.Close()
+		f.syncMu.Lock()
+		defer f.syncMu.Unlock()
+		f.mu.Lock()
+		d := f.dirty[id]
+		delete(f.dirty, id)
+		full := !f.synced[id] || d != nil && d.full
+		f.mu.Unlock()
+		if full {
+			err = f.copyWhole(id, src)
+		} else if d != nil {
+			err = f.copySpans(id, src, d.spans)
+		}
+		if err != nil {
+			f.wrote(fi.Sys().(*syscall.Stat_t).Ino, 0, 0, true)
+		}
+		return err
+	}))
+	return errors.Join(errs...)
 }
 
 // commitTree records the entries of every live directory as durable (a journal commit).

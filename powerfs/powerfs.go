@@ -48,6 +48,12 @@ type Options struct {
 	// filesystem). Strict is the POSIX minimum; Raft libraries that never fsync their data
 	// directory (bbolt creates its file without one) lose their files under it.
 	StrictDirs bool
+	// Writeback makes the filesystem write back unsynced data as Linux does by default: every
+	// 5 s, a file whose oldest unsynced write is older than Writeback (the kernel's
+	// dirty_expire_centisecs, 30 s) becomes durable as it is, and entry changes older than 5 s
+	// are committed (ext4's journal commit interval). Zero: nothing is durable without an fsync,
+	// the worst case (and the one the issue defines).
+	Writeback time.Duration
 }
 
 // FS is one mounted power-loss filesystem. Its methods are safe for concurrent use.
@@ -69,8 +75,10 @@ type FS struct {
 	dirs      map[uint64][]entry // directory id → its durable entries
 	synced    map[uint64]bool    // ids with a durable content file
 	metaDirty bool               // an entry changed since the last commit
+	metaSince time.Time                 // when the oldest uncommitted entry change was made
 	stats     Stats
 	server    *fuse.Server
+	stopFlush chan struct{}
 }
 
 // entry is one durable directory entry.
@@ -156,6 +164,10 @@ func (f *FS) mount() error {
 	}
 	f.mu.Lock()
 	f.server = srv
+	if f.o.Writeback > 0 {
+		f.stopFlush = make(chan struct{})
+		go f.flusher(f.stopFlush)
+	}
 	f.mu.Unlock()
 	return nil
 }
@@ -166,6 +178,10 @@ func (f *FS) unmount() error {
 	f.mu.Lock()
 	srv := f.server
 	f.server = nil
+	if f.stopFlush != nil {
+		close(f.stopFlush)
+		f.stopFlush = nil
+	}
 	f.mu.Unlock()
 	if srv == nil {
 		return nil

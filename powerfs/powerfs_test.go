@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -326,5 +327,24 @@ func TestLeftovers(t *testing.T) {
 	}
 	if !slices.Contains(mps, f.Mountpoint()) {
 		t.Fatalf("Leftovers() = %v, want it to list %s", mps, f.Mountpoint())
+	}
+}
+
+// With Writeback, data and entries older than the kernel's delays survive without an fsync;
+// what is newer is still lost.
+func TestWriteback(t *testing.T) {
+	f := mountT(t, false)
+	f.o.Writeback = 30 * time.Second // as the harness sets it at Mount; the flusher is driven by hand here
+	writeFile(t, f.p("old"), "kept", false)
+	if err := f.writeBack(time.Now().Add(31 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, f.p("new"), "lost", false)
+	if err := f.writeBack(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	powerLoss(t, f)
+	if old, new := content(t, f.p("old")), content(t, f.p("new")); old != "kept" || new != "<missing>" {
+		t.Fatalf("after the power loss old=%q new=%q, want kept, missing", old, new)
 	}
 }

@@ -83,7 +83,7 @@ var RunOnlyFlags = []string{FlagSeed, "--test-count", "--junit"}
 
 // DurationOptions are the options stored as nanoseconds: the time.Duration fields of
 // harness.Options, by their JSON names.
-var DurationOptions = []string{"time_limit", "op_timeout", "nemesis_interval", "recovery_time", "check_timeout", "ready_timeout"}
+var DurationOptions = []string{"time_limit", "op_timeout", "nemesis_interval", "recovery_time", "check_timeout", "ready_timeout", "power_writeback"}
 
 // OptionFlag is the `harness run` flag that sets the option named key: option foo_bar is
 // --foo-bar, and OptionAgentArgs is FlagAgentArg.
@@ -131,13 +131,15 @@ func optionFlags(opts map[string]json.RawMessage) []string {
 	sort.Strings(keys)
 	var out []string
 	for _, k := range keys {
-		if k == OptionSeed {
+		if k == OptionSeed || k == "nemesis_together" {
 			continue
 		}
 		flag := OptionFlag(k)
 		var list []string
 		if json.Unmarshal(opts[k], &list) == nil {
-			if k == OptionAgentArgs {
+			if k == "nemesis" && string(opts["nemesis_together"]) == "true" {
+				out = append(out, flag+"="+strings.Join(list, "+")) // faults at the same time
+			} else if k == OptionAgentArgs {
 				for _, a := range list {
 					out = append(out, flag+"="+a)
 				}

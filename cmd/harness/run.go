@@ -84,6 +84,7 @@ func newRunCmd() *cobra.Command {
 	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
 	f.BoolVar(&o.RestartRolling, "restart-rolling", false, "restart fault stops nodes one after another (default: all at once)")
+	f.DurationVar(&o.PowerWriteback, "power-writeback", 0, "power fault: unsynced data this old was written back by the kernel and survives (Linux: 30s); 0: only fsync makes data durable")
 	f.DurationVar(&o.RecoveryTime, "recovery-time", 0, "time the healed cluster has to elect a leader every node knows (0: the target's default, 10s agent, 90s Consul)")
 	f.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "bound on the linearizability check (expiry: unknown)")
 	checkFlags(f, &o.Checkers, &o.CheckMemory)
