@@ -44,6 +44,9 @@ func (a *Agent) applyCatalog(c command) {
 // lockDelayed reports whether key is in a lock-delay on this server (the leader's clock decides,
 // before the lock goes through Raft, as in Consul).
 func (a *Agent) lockDelayed(key string) bool {
+	if a.cfg.Unsafe[UnsafeLockDelayIgnored] {
+		return false // seeded bug
+	}
 	return a.fsm.LockDelay(key).After(time.Now())
 }
 

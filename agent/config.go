@@ -110,12 +110,23 @@ const (
 	// NoSync and NoGrowSync. A kill loses nothing (the kernel has the writes); a power loss
 	// loses what the last fsync did not cover.
 	UnsafeSkipFsync = "skip-fsync"
+	// UnsafeSessionTTL1x expires a session once 1×TTL passes without a renew (Consul: 2×TTL), so
+	// a holder renewing late loses its lock sooner than Consul promises.
+	UnsafeSessionTTL1x = "session-ttl-1x"
+	// UnsafeLockDelayIgnored lets a key released by an invalidated session be locked again at
+	// once, ignoring the session's lock-delay.
+	UnsafeLockDelayIgnored = "lock-delay-ignored"
+	// UnsafeLocalCheckSession evaluates a transaction's check-session on the receiving server's
+	// local state and then sends the rest of the transaction through Raft unconditionally: a
+	// lagging follower lets a fenced write through under a session that lost the lock.
+	UnsafeLocalCheckSession = "local-check-session"
 )
 
 // UnsafeNames lists every seeded bug the agent knows.
 var UnsafeNames = []string{
 	UnsafeStaleConsistentReads, UnsafeLongLease, UnsafeLocalCAS,
 	UnsafeAckBeforeCommit, UnsafeBootstrapAlone, UnsafeLeaveWipesPeers, UnsafeSkipFsync,
+	UnsafeSessionTTL1x, UnsafeLockDelayIgnored, UnsafeLocalCheckSession,
 }
 
 // LongLease is how long a deposed leader keeps serving default reads under -unsafe=long-lease.

@@ -436,6 +436,31 @@ func (a *Agent) kvPut(w http.ResponseWriter, r *http.Request, kr kvRequest) erro
 	return a.kvWrite(w, r, body, command{Op: verb, KV: op})
 }
 
+// localCheckSession is the seeded bug local-check-session: the transaction's check-session ops are
+// judged on this server's state and dropped, so what is left goes through Raft unconditionally.
+func (a *Agent) localCheckSession(ops []TxnKVOp) ([]TxnKVOp, bool) {
+	var rest []TxnKVOp
+	for _, op := range ops {
+		if op.Verb != "check-session" {
+			rest = append(rest, op)
+			continue
+		}
+		if e, _ := a.fsm.Get(op.Key); e == nil || e.Session != op.Session {
+			return nil, false
+		}
+	}
+	return rest, true
+}
+
+// txnOpsBody is a transaction's ops in the body shape of PUT /v1/txn.
+func txnOpsBody(ops []TxnKVOp) []TxnOp {
+	out := make([]TxnOp, len(ops))
+	for i := range ops {
+		out[i] = TxnOp{KV: &ops[i]}
+	}
+	return out
+}
+
 func (a *Agent) localCASMatches(key string, index uint64) bool {
 	e, _ := a.fsm.Get(key)
 	if index == 0 {
@@ -504,6 +529,15 @@ func (a *Agent) handleTxn(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("X-Consul-KnownLeader", "false") // as Consul: nothing was asked of Raft
 			w.Header().Set("X-Consul-LastContact", "0")
 			return writeJSON(w, http.StatusConflict, resp)
+		}
+	}
+	if a.cfg.Unsafe[UnsafeLocalCheckSession] && r.Header.Get(forwardedHeader) == "" && !isReadOnlyTxn(ops) {
+		var ok bool
+		if ops, ok = a.localCheckSession(ops); !ok {
+			return writeJSON(w, http.StatusConflict, TxnResponse{Errors: []TxnError{{What: "failed session check (local)"}}})
+		}
+		if body, err = json.Marshal(txnOpsBody(ops)); err != nil {
+			return err
 		}
 	}
 	if isReadOnlyTxn(ops) {

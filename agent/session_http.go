@@ -276,7 +276,11 @@ func (t *sessionTimers) reset(a *Agent, s *Session) {
 	}
 	t.gen++
 	id, gen := s.ID, t.gen
-	t.m[id] = armedTimer{t: time.AfterFunc(ttl*SessionTTLMultiplier, func() { a.invalidateSession(id, gen) }), gen: gen}
+	expiry := ttl * SessionTTLMultiplier
+	if a.cfg.Unsafe[UnsafeSessionTTL1x] {
+		expiry = ttl // seeded bug: Consul waits 2×TTL
+	}
+	t.m[id] = armedTimer{t: time.AfterFunc(expiry, func() { a.invalidateSession(id, gen) }), gen: gen}
 }
 
 func (t *sessionTimers) stop(id string) {

@@ -21,7 +21,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-bootstrap-expect=3", "-retry-join=10.0.0.1", "-retry-join=10.0.0.2:8301", "-retry-interval=1s"}, true},
 		{[]string{"-bootstrap", "-bootstrap-expect=3"}, false},
 		{[]string{"-bogus"}, false},
-		{[]string{"-unsafe=stale-consistent-reads,long-lease,local-cas,ack-before-commit,bootstrap-alone,leave-wipes-peers,skip-fsync"}, true},
+		{[]string{"-unsafe=" + strings.Join(UnsafeNames, ",")}, true},
 		{[]string{"-unsafe=nope"}, false},
 		{[]string{"-raft-leader-lease-timeout=2s", "-raft-heartbeat-timeout=1s"}, false},
 		{[]string{"-gossip-profile=wan"}, false},

@@ -49,7 +49,14 @@ var SeededBugs = []SeededBug{
 // NotSelftested lists the agent's -unsafe switches that SeededBugs deliberately leaves out, each
 // with the reason. A test ties SeededBugs and this list to the agent's own list of switches
 // (agent.UnsafeNames): every switch is in exactly one of them.
-var NotSelftested = map[string]string{}
+var NotSelftested = map[string]string{
+	"session-ttl-1x": "not yet exposed by the lock workload (partition, seed 1, valid): its sessions renew every TTL/2 " +
+		"through consul/api, so 1×TTL only bites a holder cut off for between 1 and 2 TTLs; agent test TestUnsafeSessionTTL1x shows the early expiry",
+	"lock-delay-ignored": "not yet exposed by the lock workload (kill, seed 1, valid: 19 holdings, 1 lost lock): the checker " +
+		"sees an invalidation only through a holder's lost-lock notice; agent test TestUnsafeLockDelayIgnored shows the early acquire",
+	"local-check-session": "not yet exposed by the lock workload (partition, seed 1, valid): a fenced write must reach a follower " +
+		"that lags behind a change of holder and still reach the leader; agent test TestUnsafeLocalCheckSession shows the unfenced write",
+}
 
 // SelftestRow is one line of the self-test table.
 type SelftestRow struct {
