@@ -50,11 +50,11 @@ func runValidOutcome(t *testing.T, o Options) *Outcome {
 }
 
 // eachFaultKindValid runs one valid-verdict subtest per fault kind the nemesis knows, with the
-// options base gives, and hands each outcome to check (may be nil).
-func eachFaultKindValid(t *testing.T, base func(*testing.T) Options, check func(t *testing.T, fault string, out *Outcome)) {
+// options base gives for that kind, and hands each outcome to check (may be nil).
+func eachFaultKindValid(t *testing.T, base func(t *testing.T, fault string) Options, check func(t *testing.T, fault string, out *Outcome)) {
 	for _, fault := range nemesis.Kinds() {
 		t.Run(fault, func(t *testing.T) {
-			o := base(t)
+			o := base(t, fault)
 			o.Nemesis = []string{fault}
 			out := runValidOutcome(t, o)
 			if check != nil {
@@ -65,7 +65,7 @@ func eachFaultKindValid(t *testing.T, base func(*testing.T) Options, check func(
 }
 
 func TestEachFaultKindIsValidOnTheCorrectAgent(t *testing.T) {
-	eachFaultKindValid(t, shortRun, nil)
+	eachFaultKindValid(t, func(t *testing.T, _ string) Options { return shortRun(t) }, nil)
 }
 
 func TestRestartWithEachSignalRecovers(t *testing.T) {
