@@ -104,7 +104,8 @@ for d in sys.argv[1:]:
             # power is back, at least one nemesis interval (≥ 2 s) later.
             backs = [b for b in (back_times(d, n, t0 + ts / 1e9 + 2) for n in key) if b is not None]
             back = (min(backs) - t0) * 1e9 if backs else None
-            bl = None if kept or back is None else (lead - back) / 1e9
+            # A leader elected before any powered-off node was back came from the survivors.
+            bl = None if kept or back is None or lead < back else (lead - back) / 1e9
             rows[spec].append(((t1 - ts) / 1e9, None if kept else (lead - ts) / 1e9, (first - ts) / 1e9, bl))
             ls = "  kept " if kept else f"{(lead-ts)/1e9:6.2f}s"
             bs = "   -   " if bl is None else f"{bl:6.2f}s"
