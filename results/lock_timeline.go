@@ -17,10 +17,11 @@ type lockTimelineView struct {
 	Lock     string
 	Holdings int
 	Overlaps int
+	Omitted  int // holdings of processes beyond maxLockLanes, not drawn
 	TL       timeline
 }
 
-// maxLockLanes bounds a lock's timeline: processes beyond it are left out (said on the page).
+// maxLockLanes bounds a lock's timeline: later processes are left out, and the page says how many holdings.
 const maxLockLanes = 40
 
 // lockTimelines draws every lock of a lock workload history; nil for other workloads.
@@ -41,7 +42,9 @@ func lockTimelines(ops []history.Op, end int64, faults []faultWindow) []lockTime
 func lockTimeline(l string, hs []*checker.LockHolding, end int64, faults []faultWindow) lockTimelineView {
 	v := lockTimelineView{Lock: l, Holdings: len(hs)}
 	lo, hi := int64(0), max(end, 1)
-	x := func(t int64) int { return tlLeft + int(float64(min(max(t, lo), hi)-lo)/float64(hi-lo)*float64(tlWidth-tlLeft-10)) }
+	x := func(t int64) int {
+		return tlLeft + int(float64(min(max(t, lo), hi)-lo)/float64(hi-lo)*float64(tlWidth-tlLeft-10))
+	}
 	var procs []history.Process
 	for _, h := range hs {
 		if !slices.Contains(procs, h.Process) {
@@ -65,6 +68,7 @@ func lockTimeline(l string, hs []*checker.LockHolding, end int64, faults []fault
 	for i, h := range hs {
 		lane := slices.Index(procs, h.Process)
 		if lane < 0 {
+			v.Omitted++
 			continue
 		}
 		y := tlTop + lane*tlLane + 4

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,18 @@ func TestLockTimelines(t *testing.T) {
 	over := tl.Bars[1]
 	if over.Class != "info" || !strings.Contains(over.Title, "s2") || over.X <= tl.Bars[0].X {
 		t.Errorf("overlap bar %+v", over)
+	}
+	many := &hist{}
+	for p := range history.Process(maxLockLanes + 3) {
+		sid := fmt.Sprintf("s%d", p)
+		t := float64(p)
+		many.add(t, p, history.Invoke, "acquire", "l0", map[string]any{"session": sid})
+		many.add(t+0.1, p, history.OK, "acquire", "l0", map[string]any{"session": sid, "index": 10 + p})
+		many.add(t+0.5, p, history.Invoke, "release", "l0", map[string]any{"session": sid})
+		many.add(t+0.6, p, history.OK, "release", "l0", map[string]any{"session": sid})
+	}
+	if v := lockTimelines(many.ops, 100e9, nil); len(v[0].TL.Lanes) != maxLockLanes || v[0].Omitted != 3 {
+		t.Errorf("lanes %d, omitted %d; want %d and 3", len(v[0].TL.Lanes), v[0].Omitted, maxLockLanes)
 	}
 	reg := &hist{}
 	reg.add(0, 0, history.Invoke, "write", "r0", 1)

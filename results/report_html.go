@@ -77,6 +77,7 @@ const reportHTML = `<!doctype html>
 {{if .Locks}}<h2 id="locks">Lock holders</h2>
 <p class="muted">One lane per process that held the lock; a bar from the acquisition to the moment the holder stopped believing it held the lock (noticed the loss or began to release); orange: a later holder had already acquired it; shaded: faults.</p>
 {{range .Locks}}{{$lt := .}}<h3>lock <code>{{.Lock}}</code>: {{.Holdings}} holdings, {{.Overlaps}} overlapping beliefs</h3>
+{{if .Omitted}}<p class="muted">{{.Omitted}} holdings of later processes are not drawn.</p>{{end}}
 {{with .TL}}<svg class="tl plot" xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="holders of lock {{$lt.Lock}}">
 {{range .Faults}}<rect class="fault" x="{{.X}}" y="0" width="{{.W}}" height="{{$lt.TL.Height}}"><title>{{.Label}}</title></rect><text x="{{.X}}" y="12">{{.Label}}</text>
 {{end}}{{range .Lanes}}<text class="lane" x="4" y="{{.Y}}">{{.Label}}</text>
