@@ -21,7 +21,23 @@ func TestConsulLockWorkloadUnderPartition(t *testing.T) {
 	o.Nemesis = []string{"partition"}
 	o.TimeLimit = 15 * time.Second
 	o.NemesisInterval = 4 * time.Second
-	out := runValidOutcome(t, o)
+	checkLockRun(t, runValidOutcome(t, o))
+}
+
+// TestLockWorkloadOnTheAgentUnderPartition: the same on the agent's sessions and locks.
+func TestLockWorkloadOnTheAgentUnderPartition(t *testing.T) {
+	o := shortRun(t)
+	o.Workload = "lock"
+	o.Nemesis = []string{"partition"}
+	o.TimeLimit = 15 * time.Second
+	o.NemesisInterval = 4 * time.Second
+	checkLockRun(t, runValidOutcome(t, o))
+}
+
+// checkLockRun checks a valid lock run: the lock checker judged it valid, locks changed hands,
+// fenced writes committed, a partition was started and the report draws lock l0's holders.
+func checkLockRun(t *testing.T, out *Outcome) {
+	t.Helper()
 	r := out.Results.Checkers[checker.NameLock]
 	if r.Valid != checker.Valid {
 		t.Fatalf("lock checker %v: %s", r.Valid, r.Error)
