@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -52,6 +53,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of one measurement")
 	clients := flag.Int("clients", 16, "concurrent clients, spread over the three servers of each system")
 	etcdBin := flag.String("etcd", "etcd", "etcd binary")
+	grpc := flag.Bool("grpc", true, "also measure etcd through its native gRPC API (etcd-grpc), alternating with the others")
 	gateway := flag.Bool("gateway-check", false, "after the rounds, measure etcd's serializable reads once "+
 		"(no ReadIndex round: the JSON gateway's own ceiling)")
 	flag.Parse()
@@ -60,7 +62,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *rounds, *duration, *clients, *etcdBin, *gateway)
+	err := run(ctx, *rounds, *duration, *clients, *etcdBin, *grpc, *gateway)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "etcdbench: %v\n", err)
@@ -111,7 +113,7 @@ func (p *procs) stopAll() {
 	}
 }
 
-func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin string, gateway bool) (err error) {
+func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin string, grpc, gateway bool) (err error) {
 	etcdPath, err := exec.LookPath(etcdBin)
 	if err != nil {
 		return fmt.Errorf("etcd not found (Debian: apt-get install etcd-server): %w", err)
@@ -167,7 +169,13 @@ func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin 
 	agent := &agentSys{addrs: agentAddrs}
 	etcd := &etcdSys{addrs: etcdAddrs}
 	systems := []system{agent, etcd}
-	for _, s := range systems {
+	if grpc {
+		systems = append(systems, &etcdSys{addrs: etcdAddrs, grpc: true})
+	}
+	for i, s := range systems {
+		if i == 2 {
+			break // the same etcd cluster: written once
+		}
 		if err := s.ready(ctx, 60*time.Second); err != nil {
 			return fmt.Errorf("%s not ready: %w", s.name(), err)
 		}
@@ -182,9 +190,9 @@ func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin 
 		res[op] = map[string][]result{}
 	}
 	for r := 1; r <= rounds; r++ {
-		order := systems
+		order := slices.Clone(systems)
 		if r%2 == 0 { // who goes first alternates too
-			order = []system{etcd, agent}
+			slices.Reverse(order)
 		}
 		for _, op := range []string{"write", "read"} {
 			for _, s := range order {
@@ -207,7 +215,11 @@ func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin 
 			m.opsPer, ms(m.p50), ms(m.p99), m.errors)
 	}
 	fmt.Printf("load average at end: %s\n\n", loadavg())
-	printTable(res, rounds)
+	var names []string
+	for _, s := range systems {
+		names = append(names, s.name())
+	}
+	printTable(res, names, rounds)
 	return nil
 }
 
@@ -389,9 +401,19 @@ func (s *agentSys) client(w int) func(ctx context.Context, op string, k, n int) 
 	}
 }
 
-type etcdSys struct{ addrs []string }
+// etcdSys is etcd through its JSON gateway or, with grpc, through its native gRPC API (the
+// protocol of etcd's own clients), spoken by hand: unencrypted HTTP/2, gRPC framing, protobuf.
+type etcdSys struct {
+	addrs []string
+	grpc  bool
+}
 
-func (*etcdSys) name() string { return "etcd" }
+func (s *etcdSys) name() string {
+	if s.grpc {
+		return "etcd-grpc"
+	}
+	return "etcd"
+}
 
 func (s *etcdSys) ready(ctx context.Context, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
@@ -420,6 +442,9 @@ func (s *etcdSys) ready(ctx context.Context, within time.Duration) error {
 func (s *etcdSys) fill(ctx context.Context) error { return fill(ctx, s) }
 
 func (s *etcdSys) client(w int) func(ctx context.Context, op string, k, n int) error {
+	if s.grpc {
+		return s.grpcClient(w)
+	}
 	base := s.addrs[w%len(s.addrs)]
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}}
 	b64 := base64.StdEncoding.EncodeToString
@@ -465,6 +490,113 @@ func (s *etcdSys) client(w int) func(ctx context.Context, op string, k, n int) e
 		}
 		return nil
 	}
+}
+
+// grpcClient is one HTTP/2 connection to a member, carrying etcdserverpb.KV/Put and
+// etcdserverpb.KV/Range calls (a Range without serializable=true is linearizable).
+func (s *etcdSys) grpcClient(w int) func(ctx context.Context, op string, k, n int) error {
+	base := s.addrs[w%len(s.addrs)]
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: &protos}}
+	return func(ctx context.Context, op string, k, n int) error {
+		method := "/etcdserverpb.KV/Range"
+		msg := pbBytes(nil, 1, []byte(key(k))) // RangeRequest.key
+		switch op {
+		case "write":
+			method = "/etcdserverpb.KV/Put"
+			msg = pbBytes(msg, 2, []byte("v"+strconv.Itoa(n))) // PutRequest.value
+		case "sread":
+			msg = append(msg, 7<<3, 1) // RangeRequest.serializable = true
+		}
+		frame := make([]byte, 5, 5+len(msg)) // uncompressed, big-endian length
+		frame[1], frame[2], frame[3], frame[4] = byte(len(msg)>>24), byte(len(msg)>>16), byte(len(msg)>>8), byte(len(msg))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+method, bytes.NewReader(append(frame, msg...)))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("TE", "trailers")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		rb, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return err
+		}
+		st := resp.Trailer.Get("Grpc-Status")
+		if st == "" {
+			st = resp.Header.Get("Grpc-Status") // a trailers-only answer
+		}
+		if resp.StatusCode != http.StatusOK || st != "0" {
+			return fmt.Errorf("%s: HTTP %s, grpc-status %q: %s", method, resp.Status, st,
+				resp.Trailer.Get("Grpc-Message")+resp.Header.Get("Grpc-Message"))
+		}
+		if len(rb) < 5 || int(rb[1])<<24|int(rb[2])<<16|int(rb[3])<<8|int(rb[4]) != len(rb)-5 {
+			return fmt.Errorf("%s: bad gRPC frame of %d bytes", method, len(rb))
+		}
+		if op != "write" {
+			kvs, err := pbCount(rb[5:], 2) // RangeResponse.kvs
+			if err != nil {
+				return fmt.Errorf("%s: %w", method, err)
+			}
+			if kvs != 1 {
+				return fmt.Errorf("%s: %s: %d values", method, key(k), kvs)
+			}
+		}
+		return nil
+	}
+}
+
+// pbBytes appends a length-delimited protobuf field.
+func pbBytes(b []byte, field int, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(field)<<3|2)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// pbCount counts the top-level occurrences of field in a protobuf message.
+func pbCount(b []byte, field int) (int, error) {
+	count := 0
+	for len(b) > 0 {
+		tag, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, errors.New("bad protobuf tag")
+		}
+		b = b[n:]
+		if int(tag>>3) == field {
+			count++
+		}
+		switch tag & 7 {
+		case 0:
+			_, n = binary.Uvarint(b)
+			if n <= 0 {
+				return 0, errors.New("bad protobuf varint")
+			}
+			b = b[n:]
+		case 1:
+			if len(b) < 8 {
+				return 0, errors.New("short protobuf fixed64")
+			}
+			b = b[8:]
+		case 2:
+			l, n := binary.Uvarint(b)
+			if n <= 0 || uint64(len(b)-n) < l {
+				return 0, errors.New("bad protobuf length")
+			}
+			b = b[n+int(l):]
+		case 5:
+			if len(b) < 4 {
+				return 0, errors.New("short protobuf fixed32")
+			}
+			b = b[4:]
+		default:
+			return 0, fmt.Errorf("protobuf wire type %d", tag&7)
+		}
+	}
+	return count, nil
 }
 
 // fill writes every key once, so that reads always find a value.
@@ -563,13 +695,13 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func printTable(res map[string]map[string][]result, rounds int) {
+func printTable(res map[string]map[string][]result, names []string, rounds int) {
 	for _, op := range []string{"write", "read"} {
 		title := map[string]string{"write": "consistent writes/s", "read": "linearizable reads/s"}[op]
 		fmt.Printf("%s\n", title)
 		fmt.Printf("| | rounds | median | p50 ms (median) | p99 ms (median) | errors |\n|---|---|---|---|---|---|\n")
 		med := map[string]float64{}
-		for _, sys := range []string{"agent", "etcd"} {
+		for _, sys := range names {
 			var ops, p50, p99 []float64
 			var rs []string
 			errs := 0
@@ -581,13 +713,17 @@ func printTable(res map[string]map[string][]result, rounds int) {
 			med[sys] = median(ops)
 			fmt.Printf("| %s | %s | %.0f | %.2f | %.2f | %d |\n", sys, strings.Join(rs, ", "), med[sys], median(p50), median(p99), errs)
 		}
-		var ratios []float64
-		var rs []string
-		for i := range rounds {
-			x := res[op]["agent"][i].opsPer / res[op]["etcd"][i].opsPer
-			ratios = append(ratios, x)
-			rs = append(rs, fmt.Sprintf("%.2f", x))
+		for _, peer := range names[1:] {
+			var ratios []float64
+			var rs []string
+			for i := range rounds {
+				x := res[op]["agent"][i].opsPer / res[op][peer][i].opsPer
+				ratios = append(ratios, x)
+				rs = append(rs, fmt.Sprintf("%.2f", x))
+			}
+			fmt.Printf("| agent / %s | %s | **%.2f×** (median of round ratios %.2f×) | | | |\n",
+				peer, strings.Join(rs, ", "), med["agent"]/med[peer], median(ratios))
 		}
-		fmt.Printf("| agent / etcd | %s | **%.2f×** (median of round ratios %.2f×) | | | |\n\n", strings.Join(rs, ", "), med["agent"]/med["etcd"], median(ratios))
+		fmt.Println()
 	}
 }
