@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,6 +36,8 @@ func pythonWithConsul() (string, string) {
 // Patroni's use of python-consul (the second client of issue 11) against a follower of a
 // 3-server cluster, so every write and every session call is forwarded to the leader: the
 // script testdata/patroni_session.py asserts each outcome Patroni relies on (see its header).
+// The same script must fail on an agent with the seeded bug session-ttl-1x (sessions expire at
+// 1×TTL instead of Consul's 2×TTL), so the test can fail.
 func TestPythonConsulPatroniSessions(t *testing.T) {
 	py, why := pythonWithConsul()
 	if py == "" {
@@ -46,13 +49,45 @@ func TestPythonConsulPatroniSessions(t *testing.T) {
 			"interpreter that has the consul module (pip install python-consul)", why)
 	}
 	if testing.Short() {
-		t.Skip("slow: starts a cluster and waits for sessions to expire")
+		t.Skip("slow: starts clusters and waits for sessions to expire")
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "patroni_session.py"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := startExpect3(t, func(cfg *Config) { cfg.SessionTTLMin = time.Second })
+	t.Run("correct", func(t *testing.T) {
+		out, name, err := runPatroniScript(t, py, script, nil)
+		if err != nil {
+			t.Fatalf("%s %s against follower %s: %v\n%s", py, script, name, err, out)
+		}
+		t.Logf("python-consul (%s) against follower %s:\n%s", py, name, out)
+	})
+	t.Run("session-ttl-1x", func(t *testing.T) {
+		out, name, err := runPatroniScript(t, py, script, func(cfg *Config) { cfg.Unsafe[UnsafeSessionTTL1x] = true })
+		if err == nil {
+			t.Fatalf("the script passed against an agent whose sessions expire at 1×TTL (follower %s):\n%s", name, out)
+		}
+		// Which check sees it first depends on timing: the leader key held by s1 vanishes within
+		// a 1s blocking get, or despite renews every TTL/2, or s1 expires 1×TTL after its renew.
+		last := lastLine(out)
+		if !strings.Contains(last, "FAIL: blocking kv.get(leader, index, wait=1s)") &&
+			!strings.Contains(last, "FAIL: s1 renewed every TTL/2") &&
+			!strings.Contains(last, "FAIL: s1 expired 2 x TTL") {
+			t.Fatalf("the script failed on the seeded bug, but not on a session lifetime check (%v):\n%s", err, out)
+		}
+		t.Logf("as expected, the script fails on session-ttl-1x: %s", last)
+	})
+}
+
+// runPatroniScript starts 3 servers with a 1s session_ttl_min (and mutate), waits for the catalog
+// to list them (sessions need their node registered), and runs the script against a follower.
+func runPatroniScript(t *testing.T, py, script string, mutate func(*Config)) ([]byte, string, error) {
+	c, _ := startExpect3(t, func(cfg *Config) {
+		cfg.SessionTTLMin = time.Second
+		if mutate != nil {
+			mutate(cfg)
+		}
+	})
 	f := follower(c)
 	cl := client(t, f)
 	waitFor(t, 10*time.Second, "the catalog has every node", func() bool {
@@ -61,10 +96,11 @@ func TestPythonConsulPatroniSessions(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	start := time.Now()
 	out, err := exec.CommandContext(ctx, py, script, f.HTTPAddr()).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s %s: %v (after %s)\n%s", py, script, f.HTTPAddr(), err, time.Since(start).Round(time.Millisecond), out)
-	}
-	t.Logf("python-consul (%s) against follower %s in %s:\n%s", py, f.cfg.NodeName, time.Since(start).Round(time.Millisecond), out)
+	return out, f.cfg.NodeName, err
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
