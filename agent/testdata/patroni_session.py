@@ -99,6 +99,19 @@ def go_duration(s):
     return sum(float(a) * units[b] for a, b in parts)
 
 
+RPC_PREFIX = "rpc error making call: "
+
+
+def check_500_prefix(body, is_leader, what):
+    """Consul 1.20.1 answers an RPC error of a request a follower forwarded with this prefix, and
+    the same error on the leader (served in memory) without it; Patroni's startswith() checks
+    only see the error on the leader."""
+    if is_leader:
+        expect(not body.startswith(RPC_PREFIX), what + ": on the leader the body has no '" + RPC_PREFIX + "' prefix", body)
+    else:
+        expect(body.startswith(RPC_PREFIX), what + ": on a follower the body has the '" + RPC_PREFIX + "' prefix", body)
+
+
 def blocking_get(c, key, index, wait):
     """kv.get(index=, wait=) in a thread, as Patroni's watch() makes it; returns a holder."""
     out = {}
@@ -130,6 +143,9 @@ def main():
     me = c.agent.self()
     expect("Config" in me and me["Config"].get("NodeName"), "agent.self() has Config.NodeName", me.get("Config"))
     node = me["Config"]["NodeName"]
+    is_leader = me.get("Stats", {}).get("consul", {}).get("leader")
+    expect(is_leader in ("true", "false"), "agent.self() has Stats.consul.leader", is_leader)
+    is_leader = is_leader == "true"
     if "SessionTTLMin" in me["Config"]:
         note("Config.SessionTTLMin = %r (what Patroni's adjust_ttl reads)" % me["Config"]["SessionTTLMin"])
     else:
@@ -143,7 +159,8 @@ def main():
         note("DebugConfig.SessionTTLMin is %r: unset, so Consul's default 10s applies" % dbg)
         min_ttl = 10.0
     ttl = args.ttl or min_ttl
-    note("node %s, session_ttl_min %ss, TTL used %ss (invalidation at 2 x TTL)" % (node, min_ttl, ttl))
+    note("node %s (%s), session_ttl_min %ss, TTL used %ss (invalidation at 2 x TTL)"
+         % (node, "leader" if is_leader else "follower", min_ttl, ttl))
 
     prefix = "service/pgtest-%s/" % uuid.uuid4().hex[:8]
     leader, init, cfg = prefix + "leader", prefix + "initialize", prefix + "config"
@@ -160,6 +177,7 @@ def main():
     except consul.ConsulException as e:
         body = getattr(http, "last_500", "")
         expect("Invalid Session TTL" in body, "create with TTL under session_ttl_min is a 500 'Invalid Session TTL'", str(e))
+        check_500_prefix(body, is_leader, "the 'Invalid Session TTL' 500")
         if not isinstance(e, InvalidSessionTTL):
             note("the body does not START with 'Invalid Session TTL' (%r): Patroni would raise "
                  "ConsulInternalError and retry instead of calling adjust_ttl" % body)
@@ -266,6 +284,7 @@ def main():
     except consul.ConsulException as e:
         body = getattr(http, "last_500", "")
         expect("invalid session" in body.lower(), "kv.put(acquire=expired s1) is a 500 naming the invalid session", str(e))
+        check_500_prefix(body, is_leader, "the 'invalid session' 500")
         if not isinstance(e, InvalidSession):
             note("the body does not START with 'invalid session' (%r): Patroni would raise "
                  "ConsulInternalError and retry instead of re-creating its session" % body)
