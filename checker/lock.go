@@ -21,12 +21,14 @@ const NameLock = "lock"
 //
 //   - mutual exclusion, as a linearizable mutex: in the order Consul granted the holdings (the
 //     lock key's ModifyIndex at acquisition), each acquisition must fit after the previous
-//     holding ended. A holding ends by its release (no earlier than the release was invoked) or
-//     by the invalidation of its session (no earlier than its last fenced write that passed
+//     holding ended. A holding ends by its release (no earlier than the release was invoked; a
+//     release invoked after a proof that the holding had ended — a rolled-back fenced write, or
+//     a lost notice whose read showed the key no longer held — is not the end) or by the
+//     invalidation of its session (no earlier than its last fenced write that passed
 //     check-session was invoked, and for a TTL-only session no earlier than TTLMultiplier × TTL
 //     after its creation or last renew, unless a fault touched its node: Consul may then
-//     deregister the node, which destroys its sessions), whichever can come first. Holdings whose index is
-//     unknown are checked pairwise: two that certainly overlapped are a violation;
+//     deregister the node, which destroys its sessions), whichever can come first. Holdings
+//     whose index is unknown are checked pairwise: two that certainly overlapped are a violation;
 //   - lock-delay: after an invalidation the next acquisition comes no earlier than the session's
 //     lock-delay after it;
 //   - fencing: a fenced write that committed (Raft index W) under session S was not preceded, in
@@ -84,6 +86,7 @@ type LockHolding struct {
 	LockIndex     uint64 `json:"lock_index"`     // its LockIndex then (0 unknown)
 	Evidence      int64  `json:"evidence"`       // the last ok fenced write's invoke (held at some instant after it)
 	Lost          int64  `json:"lost"`           // api.Lock's lost notification noticed
+	Ended         int64  `json:"ended"`          // proof that the holding had ended: a rolled-back fenced write or a lost notice whose read showed another holder
 	Release       int64  `json:"release"`        // release invoked
 	ReleaseDone   int64  `json:"release_done"`   // release completed (any outcome)
 	Destroy       int64  `json:"destroy"`        // destroy invoked
@@ -147,6 +150,7 @@ type lockValue struct {
 	Index       uint64 `json:"index"`
 	LockIndex   uint64 `json:"lock_index"`
 	Holder      string `json:"holder"`
+	Ended       bool   `json:"ended"`
 }
 
 // AnalyzeLocks folds a lock workload history into holdings. It is pure and keeps pointers into ops.
@@ -157,7 +161,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 		h := sessions[id]
 		if h == nil {
 			h = &LockHolding{Lock: lock, Session: id, Process: p, Created: -1, Renewed: -1, AcquireInvoke: -1, AcquireOK: -1,
-				Evidence: -1, Lost: -1, Release: -1, ReleaseDone: -1, Destroy: -1}
+				Evidence: -1, Lost: -1, Ended: -1, Release: -1, ReleaseDone: -1, Destroy: -1}
 			sessions[id] = h
 		}
 		return h
@@ -250,6 +254,9 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 				}
 			}
 			h.Writes = append(h.Writes, w)
+			if w.RolledBack && (h.Ended < 0 || op.Time < h.Ended) {
+				h.Ended = op.Time
+			}
 		case "renew":
 			if op.Type == history.OK && iv.Session != "" {
 				h := session(iv.Session, op.Key, op.Process)
@@ -257,8 +264,12 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 			}
 		case "lost":
 			if iv.Session != "" {
-				if h := session(iv.Session, op.Key, op.Process); h.Lost < 0 {
+				h := session(iv.Session, op.Key, op.Process)
+				if h.Lost < 0 {
 					h.Lost = op.Time
+				}
+				if cv.Ended && (h.Ended < 0 || op.Time < h.Ended) {
+					h.Ended = op.Time
 				}
 			}
 		case "release":
@@ -366,6 +377,7 @@ func (c Lock) Check(_ context.Context, ops []history.Op) Result {
 			}
 		}
 		lockChain(l, hs, mult, byOp, &d, add)
+		lockEndedEarly(l, hs, mult, byOp, add)
 		lockFencing(l, hs, byOp, add)
 		lockOverlap(hs, a.End, &d.Overlap)
 	}
@@ -444,16 +456,16 @@ const never = math.MaxInt64
 // session that was neither released nor destroyed (never for other sessions).
 func endBounds(h *LockHolding, p int64, mult int) (rel, inv, ttl int64) {
 	rel = never
-	if h.Release >= 0 {
-		rel = max(p, h.Release)
+	if h.Release >= 0 && (h.Ended < 0 || h.Release < h.Ended) {
+		rel = max(p, h.Release) // a release after a proof that the holding had ended did not end it
 	}
 	ttl = never
 	invalid := max(p, h.Evidence) // a node check may fail at any instant after the last proof
 	if h.Checks == "none" && h.TTL > 0 && !h.NodeFault {
 		ttl = max(h.Created, h.Renewed) + int64(mult)*int64(h.TTL)
 		bound := ttl
-		if h.Destroy >= 0 {
-			bound = min(bound, h.Destroy) // a destroy invalidates at once
+		if h.Destroy >= 0 && (h.Ended < 0 || h.Destroy < h.Ended) {
+			bound = min(bound, h.Destroy) // a destroy invalidates at once (unless the holding had ended before it)
 		}
 		invalid = max(invalid, bound)
 	}
@@ -516,6 +528,24 @@ func lockChain(l string, hs []*LockHolding, mult int, byOp map[int64]*history.Op
 			}
 			add(lockViolation{kind: kind, op: byOp[y.AcquireOp], key: l, time: max(x.AcquireOK, y.AcquireOK),
 				desc: fmt.Sprintf("lock %s: sessions %s (process %d) and %s (process %d) both held it %s", l, short(x.Session), x.Process, short(y.Session), y.Process, how)})
+		}
+	}
+}
+
+// lockEndedEarly: a TTL-only session whose holder saw the holding end (a rolled-back fenced write,
+// or a lost notice whose read showed the key no longer held) before its TTL bound, neither
+// released nor destroyed before then and with no fault on its node, was invalidated too early,
+// whoever acquired next.
+func lockEndedEarly(l string, hs []*LockHolding, mult int, byOp map[int64]*history.Op, add func(lockViolation)) {
+	for _, h := range hs {
+		if h.Ended < 0 || h.Checks != "none" || h.TTL <= 0 || h.NodeFault ||
+			h.Release >= 0 && h.Release < h.Ended || h.Destroy >= 0 && h.Destroy < h.Ended {
+			continue
+		}
+		if ttl := max(h.Created, h.Renewed) + int64(mult)*int64(h.TTL); h.Ended < ttl {
+			add(lockViolation{kind: LockTTL, key: l, time: h.Ended, op: byOp[h.AcquireOp],
+				desc: fmt.Sprintf("session %s (process %d, TTL-only, TTL %s, last renewed at %.3f s) no longer held lock %s at %.3f s, before its TTL bound %.3f s (%d×TTL), without a release or destroy",
+					short(h.Session), h.Process, h.TTL, float64(max(h.Created, h.Renewed))/1e9, l, float64(h.Ended)/1e9, float64(ttl)/1e9, mult)})
 		}
 	}
 }

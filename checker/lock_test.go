@@ -159,6 +159,25 @@ func TestLockInvalidHistories(t *testing.T) {
 			b.acquire(5, 15, 1, "l0", "s6", 30, 2) // s5 (TTL 10 s) cannot expire before 20 s
 			return b
 		}},
+		{"ttl-session-expired-early-then-released", LockTTL, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s5", "none").session(0, 1, "l0", "s6", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s5", 10, 1)
+			b.inv(sec(10.5), 0, "lost", "l0", map[string]any{"session": "s5"})
+			b.ok(sec(10.6), 0, "lost", "l0", map[string]any{"session": "s5", "ended": true})
+			b.step("release", 10.7, 10.8, 0, "l0", "s5", history.OK) // too late to be the end
+			b.acquire(11, 15, 1, "l0", "s6", 30, 2)
+			return b
+		}},
+		{"ttl-session-seen-expired-early", LockTTL, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s5", "none")
+			b.acquire(0.1, 0.2, 0, "l0", "s5", 10, 1)
+			b.write(10.5, 10.6, 0, "l0", "s5", 1, history.Fail, 0, "", 0) // rolled back at 1×TTL
+			b.step("release", 10.7, 10.8, 0, "l0", "s5", history.OK)
+			b.step("destroy", 10.9, 11, 0, "l0", "s5", history.OK)
+			return b
+		}},
 		{"lock-index-not-growing", LockIndexes, func() *lb {
 			b := &lb{}
 			b.session(0, 0, "l0", "s1", "node").session(0, 1, "l0", "s2", "node")
@@ -236,5 +255,19 @@ func TestLockTTLBoundLiftedByAFaultOnItsNode(t *testing.T) {
 	}
 	if r, d := checkLock(t, build("n3")); r.Valid != Invalid || d.Violations[LockTTL] != 1 {
 		t.Errorf("fault elsewhere: %v %v, want one ttl violation", r.Valid, d.Violations)
+	}
+}
+
+// TestLockReleaseAfterALostNotice: without proof that the holding had ended, the release that
+// follows a lost notice may be what ended it, and the next acquisition is fine.
+func TestLockReleaseAfterALostNotice(t *testing.T) {
+	b := &lb{}
+	b.session(0, 0, "l0", "s5", "none").session(0, 1, "l0", "s6", "node")
+	b.acquire(0.1, 0.2, 0, "l0", "s5", 10, 1)
+	b.step("lost", 10.5, 10.6, 0, "l0", "s5", history.OK) // the monitor gave up; the read failed
+	b.step("release", 10.7, 10.8, 0, "l0", "s5", history.OK)
+	b.acquire(11, 15, 1, "l0", "s6", 30, 2)
+	if r, d := checkLock(t, b.ops); r.Valid != Valid {
+		t.Errorf("%v %s %v", r.Valid, r.Error, d.Examples)
 	}
 }

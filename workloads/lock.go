@@ -21,7 +21,8 @@ import (
 // LockSessionTTL, lock-delay LockDelay; even workers with the node's serfHealth check as api.Lock
 // does by default, odd workers TTL-only as Patroni creates them), acquires <prefix>lock/<name>
 // with api.Lock (retrying its monitor query as `consul lock` does), and while it holds the lock
-// (0.3–2 s, one hold in four up to 25 s) performs fenced writes to the lock's resource
+// (0.3–2 s; one hold in three up to 30 s, two of three such holders never renewing, as a stalled
+// client would not, so that sessions expire) performs fenced writes to the lock's resource
 // <prefix>lock-resource/<name>: one transaction [check-session on the lock key, set the resource,
 // get the lock key], which Consul commits only while the session holds the lock. The holder stops
 // when the hold time is over, when a fenced write is rolled back, or when api.Lock's channel
@@ -54,8 +55,8 @@ const (
 	lockQueryWait   = 2 * time.Second        // api.Config.WaitTime: the wait of api.Lock's monitor query
 	lockHTTPTimeout = 5 * time.Second        // bounds every call api.Lock makes (it takes no context)
 	lockHoldMin     = 300 * time.Millisecond // a holder keeps the lock between these …
-	lockHoldMax     = 2 * time.Second        // … two durations, then releases; but one in four …
-	lockLongHoldMax = 25 * time.Second       // … holds up to this long, as a leader would, long enough to outlast a fault
+	lockHoldMax     = 2 * time.Second        // … two durations, then releases; but one in three …
+	lockLongHoldMax = 30 * time.Second       // … holds up to this long, as a leader would, long enough to outlast a fault
 	lockMonitorTry  = 3                      // api.LockOptions.MonitorRetries, as `consul lock` (-monitor-retry=3) …
 	lockMonitorWait = 1 * time.Second        // … and its MonitorRetryTime
 	lockWriteEvery  = 100 * time.Millisecond // pause between a holder's fenced writes
@@ -77,7 +78,8 @@ type LockValue struct {
 	Value       *int64 `json:"value,omitempty"`         // fenced-write: the value written; read: the resource's value
 	Index       uint64 `json:"index,omitempty"`         // acquire, read: the lock key's ModifyIndex; fenced-write: the resource's ModifyIndex (the commit's Raft index)
 	LockIndex   uint64 `json:"lock_index,omitempty"`    // acquire, fenced-write, read: the lock key's LockIndex
-	Holder      string `json:"holder,omitempty"`        // fenced-write, read: the session the lock key named (get in the same transaction)
+	Holder      string `json:"holder,omitempty"`        // fenced-write, read, lost: the session the lock key named (get in the same transaction)
+	Ended       bool   `json:"ended,omitempty"`         // lost: a consistent read showed the lock key no longer held by the session
 }
 
 // Name returns "lock".
@@ -200,9 +202,9 @@ func (w *lockWorker) attempt(ctx context.Context, lock, checks string) {
 		return
 	}
 	renewed := time.Now()
-	hold := lockHoldMax
-	if w.rng.IntN(4) == 0 {
-		hold = lockLongHoldMax
+	hold, stalled := lockHoldMax, false
+	if w.rng.IntN(3) == 0 {
+		hold, stalled = lockLongHoldMax, w.rng.IntN(3) > 0
 	}
 	until := time.Now().Add(lockHoldMin + time.Duration(w.rng.Int64N(int64(hold-lockHoldMin))))
 	lost := false
@@ -214,7 +216,7 @@ hold:
 			break hold
 		default:
 		}
-		if time.Since(renewed) > LockSessionTTL/2 {
+		if !stalled && time.Since(renewed) > LockSessionTTL/2 {
 			if w.renew(ctx, lock, sid) == history.OK {
 				renewed = time.Now()
 			}
@@ -237,10 +239,31 @@ hold:
 		}
 	}
 	if lost {
-		inv := w.invoke("lost", lock, LockValue{Session: sid})
-		w.complete(inv, history.OK, LockValue{Session: sid}, "")
+		w.lost(ctx, lock, sid)
 	}
 	w.release(lk, lock, sid)
+}
+
+// lost records that api.Lock reported the lock lost, with a consistent read of the lock key: Ended
+// says the key no longer named the session then, so the release that follows cannot be what
+// ended the holding. The read's failure is recorded in the error; the notice itself stays ok.
+func (w *lockWorker) lost(ctx context.Context, lock, sid string) {
+	inv := w.invoke("lost", lock, LockValue{Session: sid})
+	v := LockValue{Session: sid}
+	octx, cancel := opContext(ctx, w.cfg.OpTimeout)
+	defer cancel()
+	pair, _, err := w.c.c.KV().Get(w.cfg.lockKey(lock), queryOptions(octx, ReadConsistent))
+	if err != nil {
+		w.complete(inv, history.OK, v, "read: "+errText(err))
+		return
+	}
+	if pair == nil || pair.Session != sid {
+		v.Ended = true
+		if pair != nil {
+			v.Holder, v.Index, v.LockIndex = pair.Session, pair.ModifyIndex, pair.LockIndex
+		}
+	}
+	w.complete(inv, history.OK, v, "")
 }
 
 // createSession creates the attempt's session; ok only when its ID is known.
