@@ -53,6 +53,8 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of one measurement")
 	clients := flag.Int("clients", 16, "concurrent clients, spread over the three servers of each system")
 	etcdBin := flag.String("etcd", "etcd", "etcd binary")
+	agentExtra := flag.String("agent-flags", "", "extra agent flags, space-separated, after the harness's (they win), "+
+		"e.g. Consul's raft_multiplier=1 timing: -raft-heartbeat-timeout=1s -raft-election-timeout=1s -raft-leader-lease-timeout=500ms")
 	grpc := flag.Bool("grpc", true, "also measure etcd through its native gRPC API (etcd-grpc), alternating with the others")
 	gateway := flag.Bool("gateway-check", false, "after the rounds, measure etcd's serializable reads once "+
 		"(no ReadIndex round: the JSON gateway's own ceiling)")
@@ -62,7 +64,7 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *rounds, *duration, *clients, *etcdBin, *grpc, *gateway)
+	err := run(ctx, *rounds, *duration, *clients, *etcdBin, strings.Fields(*agentExtra), *grpc, *gateway)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "etcdbench: %v\n", err)
@@ -113,7 +115,7 @@ func (p *procs) stopAll() {
 	}
 }
 
-func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin string, grpc, gateway bool) (err error) {
+func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin string, agentExtra []string, grpc, gateway bool) (err error) {
 	etcdPath, err := exec.LookPath(etcdBin)
 	if err != nil {
 		return fmt.Errorf("etcd not found (Debian: apt-get install etcd-server): %w", err)
@@ -150,7 +152,7 @@ func run(ctx context.Context, rounds int, d time.Duration, clients int, etcdBin 
 	if err != nil {
 		return err
 	}
-	agentAddrs, agentArgs, err := startAgents(&ps, root, agentBin, ports[:nodes*3])
+	agentAddrs, agentArgs, err := startAgents(&ps, root, agentBin, ports[:nodes*3], agentExtra)
 	if err != nil {
 		return err
 	}
@@ -264,7 +266,7 @@ func freePorts(n int) ([]int, error) {
 
 // startAgents starts three agents with the harness's flags for the agent (targets.Args), moved to
 // loopback: every flag that names an address, port or the data dir is replaced.
-func startAgents(ps *procs, root, bin string, ports []int) (addrs, n1args []string, err error) {
+func startAgents(ps *procs, root, bin string, ports []int, extra []string) (addrs, n1args []string, err error) {
 	ip := netip.MustParseAddr("127.0.0.1")
 	spec := targets.ClusterSpec{Bootstrap: targets.BootstrapExpect, IPs: []netip.Addr{ip, ip, ip}}
 	hp, serf, server := ports[0:nodes], ports[nodes:2*nodes], ports[2*nodes:3*nodes]
@@ -285,6 +287,7 @@ func startAgents(ps *procs, root, bin string, ports []int) (addrs, n1args []stri
 				args = append(args, "-retry-join=127.0.0.1:"+strconv.Itoa(serf[j]))
 			}
 		}
+		args = append(args, extra...)
 		if err := ps.start(root, targets.NodeName(i), bin, append([]string{"agent"}, args...)...); err != nil {
 			return nil, nil, err
 		}
