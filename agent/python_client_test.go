@@ -39,17 +39,14 @@ func pythonWithConsul() (string, string) {
 // The same script must fail on an agent with the seeded bug session-ttl-1x (sessions expire at
 // 1×TTL instead of Consul's 2×TTL), so the test can fail.
 func TestPythonConsulPatroniSessions(t *testing.T) {
+	if testing.Short() { // whether or not python-consul is installed
+		t.Skip("slow: starts clusters and waits for sessions to expire")
+	}
 	py, why := pythonWithConsul()
 	if py == "" {
-		if testing.Short() {
-			t.Skip("python-consul missing: " + why)
-		}
 		t.Fatalf("this test needs python3 with python-consul: %s\ninstall it with "+
 			"'apt-get install -y python3-consul' (Debian; .ci/run does this), or set PYTHON to an "+
 			"interpreter that has the consul module (pip install python-consul)", why)
-	}
-	if testing.Short() {
-		t.Skip("slow: starts clusters and waits for sessions to expire")
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "patroni_session.py"))
 	if err != nil {
