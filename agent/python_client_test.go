@@ -81,6 +81,9 @@ func TestPythonConsulPatroniSessions(t *testing.T) {
 func runPatroniScript(t *testing.T, py, script string, mutate func(*Config)) ([]byte, string, error) {
 	c, _ := startExpect3(t, func(cfg *Config) {
 		cfg.SessionTTLMin = time.Second
+		// Slower than testConfig's 300ms, so a busy machine does not start elections mid-script.
+		cfg.RaftHeartbeatTimeout, cfg.RaftElectionTimeout = time.Second, time.Second
+		cfg.RaftLeaderLeaseTimeout = 500 * time.Millisecond
 		if mutate != nil {
 			mutate(cfg)
 		}
@@ -93,7 +96,7 @@ func runPatroniScript(t *testing.T, py, script string, mutate func(*Config)) ([]
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, py, script, f.HTTPAddr()).CombinedOutput()
+	out, err := exec.CommandContext(ctx, py, "-B", script, f.HTTPAddr()).CombinedOutput()
 	return out, f.cfg.NodeName, err
 }
 

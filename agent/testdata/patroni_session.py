@@ -82,7 +82,28 @@ class PatroniHTTP(consul.std.HTTPClient):
         if path == "/v1/session/create":
             ttl = '"ttl": "%ss"' % self.ttl
             data = "{" + ttl + "}" if not data or data == "{}" else data[:-1] + ", " + ttl + "}"
-        return super().put(callback, path, params=params, data=data)
+        return self.retry(super().put, callback, path, params=params, data=data)
+
+    def get(self, callback, path, params=None):
+        return self.retry(super().get, callback, path, params=params)
+
+    def delete(self, callback, path, params=None):
+        return self.retry(super().delete, callback, path, params=params)
+
+    # Patroni retries ConsulInternalError until its retry_timeout; here only the 500s that say the
+    # cluster had no leader for a moment (an election), for at most 15s, and each is printed.
+    TRANSIENT = ("No cluster leader", "leadership lost while committing log")
+
+    def retry(self, call, *args, **kwargs):
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except ConsulInternalError as e:
+                if not any(m in str(e) for m in self.TRANSIENT) or time.monotonic() > deadline:
+                    raise
+                note("retrying %s after %s (Patroni retries ConsulInternalError)" % (args[1], e))
+                time.sleep(0.2)
 
 
 class PatroniConsul(consul.base.Consul):
