@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/history"
@@ -23,7 +24,9 @@ type SeededBug struct {
 	Shapes    []string // partition shapes to draw from (empty: all)
 	Signal    string   // restart signal (empty: the base options')
 	Rolling   bool     // restart stops the nodes one after another
-	Why       string   // how the bug shows in the history
+	// MinTimeLimit lengthens a shorter run: a bug that needs a rarer fault draws more faults.
+	MinTimeLimit time.Duration
+	Why          string // how the bug shows in the history
 }
 
 // SeededBugs lists every seeded bug of the agent and how the self-test provokes it.
@@ -43,7 +46,8 @@ var SeededBugs = []SeededBug{
 		AgentArgs: []string{"-skip-leave-on-interrupt=false"}, Signal: "INT", Rolling: true,
 		Why: "after an orderly graceful leave of every server (SIGINT, one by one) even the last server has no peers: no leader, ever"},
 	{Name: "skip-fsync", Workload: "register", ReadMode: "consistent", Nemesis: []string{"power"},
-		Why: "a power loss rolls a server's Raft log, term and vote back to its last fsync (bbolt's first): of every server, acknowledged writes vanish; of one, it forgets its vote and log"},
+		MinTimeLimit: 30 * time.Second, // a loss of every server: seeds 1–10 each drew one in 30 s
+		Why:          "a power loss rolls a server's Raft log, term and vote back to its last fsync (bbolt's first): of every server, acknowledged writes vanish; of one, it forgets its vote and log"},
 }
 
 // NotSelftested lists the agent's -unsafe switches that SeededBugs deliberately leaves out, each
@@ -86,6 +90,7 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			o.Unsafe = nil
 			o.PartitionShapes = bug.Shapes
 			o.RestartRolling = bug.Rolling
+			o.TimeLimit = max(o.TimeLimit, bug.MinTimeLimit)
 			if bug.Signal != "" {
 				o.RestartSignal = bug.Signal
 			}

@@ -300,12 +300,14 @@ func (n *Nemesis) preparePower(ctx context.Context, f *Fault, r *rand.Rand) (fun
 		err := n.each(ctx, f.Targets, func(ctx context.Context, node Node) error {
 			defer n.lockNode(node.Name())()
 			n.hold(f, node.Name())
+			t := time.Now()
 			if err := node.Kill(ctx); err != nil {
 				return err
 			}
+			killed := time.Since(t).Seconds()
 			l, err := node.LoseUnsynced(ctx)
 			n.mu.Lock()
-			lost[node.Name()] = l
+			lost[node.Name()] = map[string]any{"lost": l, "kill_seconds": killed}
 			n.mu.Unlock()
 			return err
 		})
