@@ -284,12 +284,17 @@ type applyError struct{ err error }
 
 func (e *applyError) Error() string { return e.err.Error() }
 
-// rpcError words an error as Consul's HTTP API shows an error of the server RPC behind it; when
-// the state machine refused the command, after the endpoint's own prefix.
-func rpcError(err error, applyPrefix string) error {
+// rpcError words an error the state machine gave as Consul's HTTP API shows it: after the RPC
+// endpoint's prefix, and, when a follower forwarded the request, after "rpc error making call: "
+// (Consul 1.20.1 answers so through a follower, and without it on the leader).
+func rpcError(err error, applyPrefix string, forwarded bool) error {
 	var ae *applyError
 	if errors.As(err, &ae) {
-		return errf(http.StatusInternalServerError, "rpc error making call: %s%s", applyPrefix, ae.err.Error())
+		msg := applyPrefix + ae.err.Error()
+		if forwarded {
+			msg = "rpc error making call: " + msg
+		}
+		return errf(http.StatusInternalServerError, "%s", msg)
 	}
 	return err
 }
@@ -500,7 +505,7 @@ func (a *Agent) kvWrite(w http.ResponseWriter, r *http.Request, body []byte, c c
 	}
 	res, err := a.apply(c)
 	if err != nil {
-		return rpcError(err, "raft apply failed: ")
+		return rpcError(err, "raft apply failed: ", r.Header.Get(forwardedHeader) != "")
 	}
 	ok, _ := res.(bool)
 	return writeJSON(w, http.StatusOK, ok)
@@ -726,7 +731,24 @@ func (a *Agent) handleTransferLeader(w http.ResponseWriter, r *http.Request) err
 	if !local || err != nil {
 		return err
 	}
-	if err := a.raft.LeadershipTransfer().Error(); err != nil {
+	f := a.raft.LeadershipTransfer()
+	if id := r.URL.Query().Get("id"); id != "" { // as Consul: to that server
+		cf := a.raft.GetConfiguration()
+		if err := cf.Error(); err != nil {
+			return err
+		}
+		var addr raft.ServerAddress
+		for _, srv := range cf.Configuration().Servers {
+			if string(srv.ID) == id {
+				addr = srv.Address
+			}
+		}
+		if addr == "" {
+			return errf(http.StatusBadRequest, "cannot find server with id %q in the Raft configuration", id)
+		}
+		f = a.raft.LeadershipTransferToServer(raft.ServerID(id), addr)
+	}
+	if err := f.Error(); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]bool{"Success": true})

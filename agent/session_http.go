@@ -83,23 +83,34 @@ func (a *Agent) parseSessionCreate(body []byte) (*Session, error) {
 	}
 	// Session.Apply's checks, in its order and words.
 	if sess.Node == "" {
-		return nil, errf(http.StatusInternalServerError, "rpc error making call: Must provide Node")
+		return nil, a.rpcErrf("Must provide Node")
 	}
 	switch sess.Behavior {
 	case behaviorRelease, behaviorDelete:
 	default:
-		return nil, errf(http.StatusInternalServerError, "rpc error making call: Invalid Behavior setting '%s'", sess.Behavior)
+		return nil, a.rpcErrf("Invalid Behavior setting '%s'", sess.Behavior)
 	}
 	if sess.TTL != "" {
 		ttl, err := time.ParseDuration(sess.TTL)
 		if err != nil {
-			return nil, errf(http.StatusInternalServerError, "rpc error making call: Session TTL '%s' invalid: %v", sess.TTL, err)
+			return nil, a.rpcErrf("Session TTL '%s' invalid: %v", sess.TTL, err)
 		}
 		if ttl != 0 && (ttl < a.cfg.SessionTTLMin || ttl > SessionTTLMax) {
-			return nil, errf(http.StatusInternalServerError, "rpc error making call: Invalid Session TTL '%d', must be between [%v=%v]", ttl, a.cfg.SessionTTLMin, SessionTTLMax)
+			return nil, a.rpcErrf("Invalid Session TTL '%d', must be between [%v=%v]", ttl, a.cfg.SessionTTLMin, SessionTTLMax)
 		}
 	}
 	return sess, nil
+}
+
+// rpcErrf is an error of Session.Apply, which Consul runs on the leader: a follower's answer says
+// so ("rpc error making call: …"), the leader's does not. parseSessionCreate runs on the server the
+// client asked, so it words the error by that server's role.
+func (a *Agent) rpcErrf(format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if !a.IsLeader() {
+		msg = "rpc error making call: " + msg
+	}
+	return errf(http.StatusInternalServerError, "%s", msg)
 }
 
 func contains(list []string, s string) bool {
@@ -189,7 +200,7 @@ func (a *Agent) sessionCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	res, err := a.apply(command{Op: "session-create", Session: sess})
 	if err != nil {
-		return rpcError(err, "apply failed: ")
+		return rpcError(err, "apply failed: ", r.Header.Get(forwardedHeader) != "")
 	}
 	id, _ := res.(string)
 	if sess.TTL != "" {

@@ -24,7 +24,7 @@ type Step struct {
 	Method string
 	Path   string // with the query string
 	Body   string
-	Node   int  // which node receives it (0 = n1, 1 = n2, …)
+	Node   int  // which node receives it, in the order the caller gives (the test: 0 the leader, 1 a follower)
 	Status bool // compare the status code only (the body's shape is not comparable)
 	// Capture names the "ID" of this step's JSON answer; later steps write {name} in Path or Body
 	// to use it (session IDs differ between the clusters).
@@ -83,7 +83,7 @@ func Script() []Step {
 		{Name: "agent members", Method: "GET", Path: "/v1/agent/members", Status: true},
 		{Name: "session list", Method: "GET", Path: "/v1/session/list"},
 		{Name: "catalog nodes", Method: "GET", Path: "/v1/catalog/nodes", Status: true},
-		{Name: "health node", Method: "GET", Path: "/v1/health/node/n1", Status: true},
+		{Name: "health node", Method: "GET", Path: "/v1/health/node/{node0}", Status: true},
 		{Name: "health node missing", Method: "GET", Path: "/v1/health/node/nowhere"},
 		// Sessions and locks (the lock workload's and api.Lock's calls, and their errors).
 		{Name: "session create defaults", Method: "PUT", Path: "/v1/session/create", Capture: "s1"},
@@ -93,7 +93,7 @@ func Script() []Step {
 		{Name: "session info ttl delete", Method: "GET", Path: "/v1/session/info/{s2}"},
 		{Name: "session info numeric lock-delay", Method: "GET", Path: "/v1/session/info/{s3}"},
 		{Name: "session info missing", Method: "GET", Path: "/v1/session/info/00000000-0000-0000-0000-000000000000"},
-		{Name: "session node", Method: "GET", Path: "/v1/session/node/n1"},
+		{Name: "session node", Method: "GET", Path: "/v1/session/node/{node0}"},
 		{Name: "session renew", Method: "PUT", Path: "/v1/session/renew/{s2}"},
 		{Name: "session renew missing", Method: "PUT", Path: "/v1/session/renew/00000000-0000-0000-0000-000000000000"},
 		{Name: "session create ttl too short", Method: "PUT", Path: "/v1/session/create", Body: `{"TTL":"1s"}`},
@@ -141,7 +141,13 @@ type Answer struct {
 // Normaliser replaces what legitimately differs between two clusters: node addresses (any node's
 // IP becomes "<node>": which server leads is not part of the comparison), UUIDs, index numbers and
 // times.
-type Normaliser struct{ IPs []string }
+type Normaliser struct {
+	IPs []string
+	// Names are the nodes' names in the order of the addresses given to Do (the test: leader
+	// first); each becomes "<node0>", "<node1>", … in answers, and {node0}, {node1}, … in a step's
+	// Path or Body is that node's name.
+	Names []string
+}
 
 var (
 	uuidRE    = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
@@ -152,6 +158,9 @@ var (
 func (n Normaliser) text(s string) string {
 	for _, ip := range n.IPs {
 		s = strings.ReplaceAll(s, ip, "<node>")
+	}
+	for i, name := range n.Names {
+		s = strings.ReplaceAll(s, `"`+name+`"`, fmt.Sprintf(`"<node%d>"`, i))
 	}
 	s = indexRE.ReplaceAllString(s, "$1 #")
 	return uuidRE.ReplaceAllString(s, "<uuid>")
@@ -208,6 +217,9 @@ func Do(ctx context.Context, nodes []string, n Normaliser) []Answer {
 	client := &http.Client{Timeout: 10 * time.Second}
 	var out []Answer
 	vars := map[string]string{}
+	for i, name := range n.Names {
+		vars[fmt.Sprintf("node%d", i)] = name
+	}
 	for _, s := range Script() {
 		for name, v := range vars {
 			s.Path = strings.ReplaceAll(s.Path, "{"+name+"}", v)

@@ -3,7 +3,9 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -22,7 +24,7 @@ var knownDifferences = map[string]bool{
 }
 
 // upCluster starts a 3-node cluster of target and returns its HTTP addresses and IPs.
-func upCluster(t *testing.T, target string) (addrs, ips []string) {
+func upCluster(t *testing.T, target string) (addrs, ips, names []string) {
 	t.Helper()
 	o := harness.Defaults()
 	o.Target = target
@@ -44,8 +46,9 @@ func upCluster(t *testing.T, target string) (addrs, ips []string) {
 		addrs = append(addrs, n.HTTPAddr)
 		ip, _, _ := strings.Cut(n.HTTPAddr, ":")
 		ips = append(ips, ip)
+		names = append(names, n.Name)
 	}
-	return addrs, ips
+	return addrs, ips, names
 }
 
 // TestAgentAnswersLikeConsul runs the script against an agent cluster and a real Consul cluster
@@ -53,13 +56,16 @@ func upCluster(t *testing.T, target string) (addrs, ips []string) {
 // gone (the list must stay true), and on an X-Consul-Index that goes backwards.
 func TestAgentAnswersLikeConsul(t *testing.T) {
 	testenv.RequireDocker(t)
-	agentAddrs, agentIPs := upCluster(t, "agent")
-	consulAddrs, consulIPs := upCluster(t, "consul")
-	// Both leaders must be n1 for "via follower" steps to mean the same thing; when they are
-	// not, the script still compares answers, which do not depend on who leads.
+	agentAddrs, agentIPs, agentNames := upCluster(t, "agent")
+	consulAddrs, consulIPs, consulNames := upCluster(t, "consul")
+	// Steps go to the leader (Node 0) or to a follower (Node 1) of each cluster, so "via follower"
+	// steps and error texts that say where a request ran (Consul words an error forwarded by a
+	// follower differently) mean the same thing on both.
+	agentAddrs, agentNames = leaderFirst(t, agentAddrs, agentNames)
+	consulAddrs, consulNames = leaderFirst(t, consulAddrs, consulNames)
 	ctx := context.Background()
-	agent := Do(ctx, agentAddrs, Normaliser{IPs: agentIPs})
-	consul := Do(ctx, consulAddrs, Normaliser{IPs: consulIPs})
+	agent := Do(ctx, agentAddrs, Normaliser{IPs: agentIPs, Names: agentNames})
+	consul := Do(ctx, consulAddrs, Normaliser{IPs: consulIPs, Names: consulNames})
 
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
@@ -115,4 +121,32 @@ func TestEveryListedDifferenceIsDocumented(t *testing.T) {
 			t.Errorf("difference %q is not explained in docs/consul-differences.md", name)
 		}
 	}
+}
+
+// leaderFirst orders a cluster's HTTP addresses with the current leader's first (GET
+// /v1/status/leader names its Raft address; the nodes' HTTP and Raft addresses share the IP).
+func leaderFirst(t *testing.T, addrs, names []string) ([]string, []string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addrs[0] + "/v1/status/leader")
+		if err == nil {
+			var leader string
+			json.NewDecoder(resp.Body).Decode(&leader)
+			resp.Body.Close()
+			ip, _, _ := strings.Cut(leader, ":")
+			for i, a := range addrs {
+				if h, _, _ := strings.Cut(a, ":"); ip != "" && h == ip {
+					swap := func(l []string) []string {
+						out := append([]string{l[i]}, l[:i]...)
+						return append(out, l[i+1:]...)
+					}
+					return swap(addrs), swap(names)
+				}
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("no leader known at %s within 60 s", addrs[0])
+	return nil, nil
 }
