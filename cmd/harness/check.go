@@ -50,7 +50,7 @@ included, or set), stores it as a new run folder under --store, and checks that.
 			return verdictExit(res.Valid)
 		},
 	}
-	cmd.Flags().StringVar(&cfg.Workload, "workload", "", "register or set (default: inferred from the operations)")
+	cmd.Flags().StringVar(&cfg.Workload, "workload", "", "lock, register or set (default: inferred from the operations)")
 	cmd.Flags().DurationVar(&cfg.Timeout, "check-timeout", time.Minute, "bound on the linearizability check (expiry: unknown)")
 	checkFlags(cmd.Flags(), &cfg.Checkers, &cfg.MemoryLimit)
 	cmd.Flags().StringVar(&format, "format", "harness", "what DIR is: harness (a run folder) or jepsen (a Jepsen history.edn, stored as a new run folder)")
