@@ -158,7 +158,7 @@ func (n *fakeNode) Unpause(context.Context) error {
 	return n.do("unpause", func() { n.paused = false })
 }
 func (n *fakeNode) NetFault(_ context.Context, args []string) error {
-	if !n.running {
+	if running, _, _ := n.state(); !running {
 		return n.c.call(n.name + " net on a stopped node")
 	}
 	return n.do("net "+strings.Join(args, " "), func() { n.net = slices.Clone(args) })
