@@ -54,11 +54,13 @@ var SeededBugs = []SeededBug{
 // with the reason. A test ties SeededBugs and this list to the agent's own list of switches
 // (agent.UnsafeNames): every switch is in exactly one of them.
 var NotSelftested = map[string]string{
-	"session-ttl-1x": "not yet exposed by the lock workload (partition, seed 1, valid): its sessions renew every TTL/2 " +
-		"through consul/api, so 1×TTL only bites a holder cut off for between 1 and 2 TTLs; agent test TestUnsafeSessionTTL1x shows the early expiry",
-	"lock-delay-ignored": "not yet exposed by the lock workload (kill, seed 1, valid: 19 holdings, 1 lost lock): the checker " +
-		"sees an invalidation only through a holder's lost-lock notice; agent test TestUnsafeLockDelayIgnored shows the early acquire",
-	"local-check-session": "not yet exposed by the lock workload (partition, seed 1, valid): a fenced write must reach a follower " +
+	"session-ttl-1x": "the lock workload exposes it on some seeds only (no faults, 40 s: seeds 1 and 3 of 1–3): a TTL " +
+		"expiry must fall on a stalled TTL-only holder; the self-test asks for 9 of 10; agent tests TestUnsafeSessionTTL1x " +
+		"and TestPythonConsulPatroniSessions show it directly",
+	"lock-delay-ignored": "the lock workload exposes it in 6 of 10 seeds (no faults, 40 s, seeds 1–10: 1 3 5 7 9 10; the " +
+		"correct agent valid on all 10), below the self-test's 9 of 10: the checker needs an invalidation it can date " +
+		"and a waiter; agent test TestUnsafeLockDelayIgnored shows the early acquire",
+	"local-check-session": "not exposed by the lock workload (partition, seed 1, valid): a fenced write must reach a follower " +
 		"that lags behind a change of holder and still reach the leader; agent test TestUnsafeLocalCheckSession shows the unfenced write",
 }
 
