@@ -57,9 +57,9 @@ var NotSelftested = map[string]string{
 	"session-ttl-1x": "the lock workload exposes it on some seeds only (no faults, 40 s: seeds 1 and 3 of 1–3): a TTL " +
 		"expiry must fall on a stalled TTL-only holder; the self-test asks for 9 of 10; agent tests TestUnsafeSessionTTL1x " +
 		"and TestPythonConsulPatroniSessions show it directly",
-	"lock-delay-ignored": "the lock workload exposes it in 6 of 10 seeds (no faults, 40 s, seeds 1–10: 1 3 5 7 9 10; the " +
-		"correct agent valid on all 10), below the self-test's 9 of 10: the checker needs an invalidation it can date " +
-		"and a waiter; agent test TestUnsafeLockDelayIgnored shows the early acquire",
+	"lock-delay-ignored": "the lock workload exposes it in 6 of 10 seeds at 40 s and 8 of 10 at 90 s (no faults, seeds " +
+		"1–10; the correct agent valid on all 10 at 40 s), below the self-test's 9 of 10: the checker needs an " +
+		"invalidation it can date and a waiter; agent test TestUnsafeLockDelayIgnored shows the early acquire",
 	"local-check-session": "not exposed by the lock workload (partition, seed 1, valid): a fenced write must reach a follower " +
 		"that lags behind a change of holder and still reach the leader; agent test TestUnsafeLocalCheckSession shows the unfenced write",
 }
