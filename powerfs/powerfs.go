@@ -75,7 +75,7 @@ type FS struct {
 	dirs      map[uint64][]entry // directory id → its durable entries
 	synced    map[uint64]bool    // ids with a durable content file
 	metaDirty bool               // an entry changed since the last commit
-	metaSince time.Time                 // when the oldest uncommitted entry change was made
+	metaSince time.Time          // when the oldest uncommitted entry change was made
 	stats     Stats
 	server    *fuse.Server
 	stopFlush chan struct{}
