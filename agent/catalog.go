@@ -82,15 +82,30 @@ type healthCheck struct {
 	ModifyIndex uint64
 }
 
-func (a *Agent) handleCatalogNodes(w http.ResponseWriter, r *http.Request) error {
+// catalogRead parses a catalog or health read and routes it; local is false when the answer was
+// already written (forwarded, or an error).
+func (a *Agent) catalogRead(w http.ResponseWriter, r *http.Request) (opts queryOptions, local bool, err error) {
 	if err := allow(r, http.MethodGet); err != nil {
-		return err
+		return opts, false, err
 	}
 	opts, herr := parseQuery(r.URL.Query(), a.cfg.Datacenter)
 	if herr != nil {
-		return herr
+		return opts, false, herr
 	}
-	local, err := a.route(w, r, nil, opts.mode, false)
+	local, err = a.route(w, r, nil, opts.mode, false)
+	return opts, local, err
+}
+
+// writeCatalog answers a catalog or health read with its query metadata; as Consul, these answers
+// also name the consistency they were served with.
+func (a *Agent) writeCatalog(w http.ResponseWriter, opts queryOptions, index uint64, out any) error {
+	a.setMeta(w, index)
+	w.Header().Set("X-Consul-Effective-Consistency", opts.mode.String())
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Agent) handleCatalogNodes(w http.ResponseWriter, r *http.Request) error {
+	opts, local, err := a.catalogRead(w, r)
 	if !local || err != nil {
 		return err
 	}
@@ -105,30 +120,20 @@ func (a *Agent) handleCatalogNodes(w http.ResponseWriter, r *http.Request) error
 			TaggedAddresses: map[string]string{"lan": n.Address, "lan_ipv4": n.Address, "wan": n.Address, "wan_ipv4": n.Address},
 			Meta:            map[string]string{"consul-network-segment": ""}, CreateIndex: n.CreateIndex, ModifyIndex: n.ModifyIndex})
 	}
-	a.setMeta(w, index)
-	// As Consul: catalog and health answers name the consistency they were served with.
-	w.Header().Set("X-Consul-Effective-Consistency", opts.mode.String())
-	return writeJSON(w, http.StatusOK, out)
+	return a.writeCatalog(w, opts, index, out)
 }
 
 func (a *Agent) handleHealthNode(w http.ResponseWriter, r *http.Request, node string) error {
-	if err := allow(r, http.MethodGet); err != nil {
-		return err
-	}
-	if node == "" {
+	if node == "" && r.Method == http.MethodGet {
 		return errf(http.StatusBadRequest, "Missing node name")
 	}
-	opts, herr := parseQuery(r.URL.Query(), a.cfg.Datacenter)
-	if herr != nil {
-		return herr
-	}
-	local, err := a.route(w, r, nil, opts.mode, false)
+	opts, local, err := a.catalogRead(w, r)
 	if !local || err != nil {
 		return err
 	}
 	var n *CatalogNode
 	var index uint64
-	if err := a.block(r, opts, func() uint64 { n = a.fsm.Node(node); _, index = a.fsm.Nodes(); return index }); err != nil {
+	if err := a.block(r, opts, func() uint64 { n, index = a.fsm.NodeAt(node); return index }); err != nil {
 		return err
 	}
 	out := []healthCheck{}
@@ -140,7 +145,5 @@ func (a *Agent) handleHealthNode(w http.ResponseWriter, r *http.Request, node st
 		out = append(out, healthCheck{Node: n.Node, CheckID: serfCheckID, Name: serfCheckName, Status: n.Status,
 			Output: output, ServiceTags: []string{}, CreateIndex: n.CheckCreateIndex, ModifyIndex: n.CheckModifyIndex})
 	}
-	a.setMeta(w, index)
-	w.Header().Set("X-Consul-Effective-Consistency", opts.mode.String())
-	return writeJSON(w, http.StatusOK, out)
+	return a.writeCatalog(w, opts, index, out)
 }

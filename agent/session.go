@@ -236,13 +236,19 @@ func (s *store) Nodes() ([]*CatalogNode, uint64) {
 
 // Node returns a copy of one catalog node, or nil.
 func (s *store) Node(name string) *CatalogNode {
+	n, _ := s.NodeAt(name)
+	return n
+}
+
+// NodeAt returns a copy of one catalog node (nil if missing) and the nodes table index.
+func (s *store) NodeAt(name string) (*CatalogNode, uint64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if n := s.nodes[name]; n != nil {
 		c := *n
-		return &c
+		return &c, s.nodeIndex
 	}
-	return nil
+	return nil, s.nodeIndex
 }
 
 // LockDelay returns until when key may not be locked (the zero time if it may).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -77,7 +78,7 @@ func (a *Agent) parseSessionCreate(body []byte) (*Session, error) {
 	}
 	sess.NodeChecks = req.NodeChecks
 	for _, c := range req.Checks { // the deprecated field joins NodeChecks
-		if !contains(sess.NodeChecks, c) {
+		if !slices.Contains(sess.NodeChecks, c) {
 			sess.NodeChecks = append(sess.NodeChecks, c)
 		}
 	}
@@ -111,15 +112,6 @@ func (a *Agent) rpcErrf(format string, args ...any) error {
 		msg = "rpc error making call: " + msg
 	}
 	return errf(http.StatusInternalServerError, "%s", msg)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func newUUID() string {
