@@ -87,6 +87,7 @@ type LockHolding struct {
 	Evidence      int64  `json:"evidence"`       // the last ok fenced write's invoke (held at some instant after it)
 	Lost          int64  `json:"lost"`           // api.Lock's lost notification noticed
 	Ended         int64  `json:"ended"`          // proof that the holding had ended: a rolled-back fenced write or a lost notice whose read showed another holder
+	EndedOp       int64  `json:"ended_op"`       // history index of that proof's completion
 	Release       int64  `json:"release"`        // release invoked
 	ReleaseDone   int64  `json:"release_done"`   // release completed (any outcome)
 	Destroy       int64  `json:"destroy"`        // destroy invoked
@@ -106,15 +107,15 @@ type FencedWrite struct {
 	Value        int64
 }
 
-// BelieveEnd is when the holder stopped believing it held the lock: it noticed the loss or began
-// to release; end (the history's last time) if neither.
+// BelieveEnd is when the holder stopped believing it held the lock: it noticed the loss, began
+// to release, or destroyed its session (an abandoning holder lets go without a release); end
+// (the history's last time) if none.
 func (h *LockHolding) BelieveEnd(end int64) int64 {
 	e := end
-	if h.Lost >= 0 {
-		e = min(e, h.Lost)
-	}
-	if h.Release >= 0 {
-		e = min(e, h.Release)
+	for _, t := range []int64{h.Lost, h.Release, h.Destroy} {
+		if t >= 0 {
+			e = min(e, t)
+		}
 	}
 	return max(e, h.AcquireOK)
 }
@@ -161,7 +162,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 		h := sessions[id]
 		if h == nil {
 			h = &LockHolding{Lock: lock, Session: id, Process: p, Created: -1, Renewed: -1, AcquireInvoke: -1, AcquireOK: -1,
-				Evidence: -1, Lost: -1, Ended: -1, Release: -1, ReleaseDone: -1, Destroy: -1}
+				Evidence: -1, Lost: -1, Ended: -1, EndedOp: -1, Release: -1, ReleaseDone: -1, Destroy: -1}
 			sessions[id] = h
 		}
 		return h
@@ -255,7 +256,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 			}
 			h.Writes = append(h.Writes, w)
 			if w.RolledBack && (h.Ended < 0 || op.Time < h.Ended) {
-				h.Ended = op.Time
+				h.Ended, h.EndedOp = op.Time, op.Index
 			}
 		case "renew":
 			if op.Type == history.OK && iv.Session != "" {
@@ -269,7 +270,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 					h.Lost = op.Time
 				}
 				if cv.Ended && (h.Ended < 0 || op.Time < h.Ended) {
-					h.Ended = op.Time
+					h.Ended, h.EndedOp = op.Time, op.Index
 				}
 			}
 		case "release":
@@ -543,7 +544,7 @@ func lockEndedEarly(l string, hs []*LockHolding, mult int, byOp map[int64]*histo
 			continue
 		}
 		if ttl := max(h.Created, h.Renewed) + int64(mult)*int64(h.TTL); h.Ended < ttl {
-			add(lockViolation{kind: LockTTL, key: l, time: h.Ended, op: byOp[h.AcquireOp],
+			add(lockViolation{kind: LockTTL, key: l, time: h.Ended, op: byOp[h.EndedOp],
 				desc: fmt.Sprintf("session %s (process %d, TTL-only, TTL %s, last renewed at %.3f s) no longer held lock %s at %.3f s, before its TTL bound %.3f s (%d×TTL), without a release or destroy",
 					short(h.Session), h.Process, h.TTL, float64(max(h.Created, h.Renewed))/1e9, l, float64(h.Ended)/1e9, float64(ttl)/1e9, mult)})
 		}

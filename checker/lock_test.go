@@ -271,3 +271,38 @@ func TestLockReleaseAfterALostNotice(t *testing.T) {
 		t.Errorf("%v %s %v", r.Valid, r.Error, d.Examples)
 	}
 }
+
+// TestLockAbandonedHolding: a holder that destroys its session without releasing stops believing
+// it holds the lock at the destroy; the next holder must wait out the lock-delay after it.
+func TestLockAbandonedHolding(t *testing.T) {
+	build := func(next float64) []history.Op {
+		b := &lb{}
+		b.session(0, 0, "l0", "s1", "none").session(0, 1, "l0", "s2", "node")
+		b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+		b.write(0.3, 0.35, 0, "l0", "s1", 1, history.OK, 11, "s1", 1)
+		b.step("destroy", 0.5, 0.55, 0, "l0", "s1", history.OK) // abandoned: no release
+		b.acquire(0.4, next, 1, "l0", "s2", 13, 2)
+		return b.ops
+	}
+	r, d := checkLock(t, build(3.6))
+	if r.Valid != Valid || d.Overlap.Count != 0 {
+		t.Errorf("acquired 3.1 s after the destroy: %v %s %v, overlap %+v; want valid without overlap", r.Valid, r.Error, d.Examples, d.Overlap)
+	}
+	r, d = checkLock(t, build(1.0))
+	if r.Valid != Invalid || d.Violations[LockDelayed] != 1 {
+		t.Errorf("acquired 0.5 s after the destroy: %v %v, want one lock-delay violation", r.Valid, d.Violations)
+	}
+}
+
+// TestLockTTLViolationDatedByItsProof: the first anomaly of a session that expired early is the
+// op that showed it no longer held the lock, not its acquisition.
+func TestLockTTLViolationDatedByItsProof(t *testing.T) {
+	b := &lb{}
+	b.session(0, 0, "l0", "s5", "none")
+	b.acquire(0.1, 0.2, 0, "l0", "s5", 10, 1)
+	b.write(10.5, 10.6, 0, "l0", "s5", 1, history.Fail, 0, "", 0)
+	r, _ := checkLock(t, b.ops)
+	if r.FirstAnomaly == nil || r.FirstAnomaly.Time != sec(10.6) || r.FirstAnomaly.Index != b.ops[len(b.ops)-1].Index {
+		t.Errorf("first anomaly %+v, want the rolled-back write at 10.6 s", r.FirstAnomaly)
+	}
+}

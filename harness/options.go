@@ -40,6 +40,12 @@ type Options struct {
 	OpTimeout time.Duration `json:"op_timeout"`
 	// ReadMode is consistent, default or stale: how register reads query the KV store.
 	ReadMode string `json:"read_mode"`
+	// LockStall, LockAbandon and LockSessions are the lock workload's shape (workloads.LockShape):
+	// the share of holdings that stall, the share of holders that destroy their session without
+	// releasing, and which sessions carry the node's serfHealth check (mixed, node, ttl).
+	LockStall    float64 `json:"lock_stall"`
+	LockAbandon  float64 `json:"lock_abandon"`
+	LockSessions string  `json:"lock_sessions"`
 
 	// Target is what the cluster runs: agent (the project's), consul (real Consul at the pinned
 	// release), consul@X.Y.Z, or custom (--agent-binary/--agent-image with Consul's command line
@@ -102,6 +108,9 @@ func Defaults() Options {
 		Rate:            200,
 		OpTimeout:       2 * time.Second,
 		ReadMode:        "consistent",
+		LockStall:       workloads.DefaultLockShape().Stall,
+		LockAbandon:     workloads.DefaultLockShape().Abandon,
+		LockSessions:    workloads.DefaultLockShape().Sessions,
 		Bootstrap:       targets.BootstrapExpect,
 		NemesisInterval: 5 * time.Second,
 		RestartSignal:   "KILL",
@@ -144,6 +153,9 @@ func (o *Options) Validate() error {
 	}
 	if !slices.Contains([]string{"consistent", "default", "stale"}, o.ReadMode) {
 		return usagef("--read-mode must be consistent, default or stale, got %q", o.ReadMode)
+	}
+	if err := o.LockShape().Validate(); err != nil {
+		return usagef("--lock-stall, --lock-abandon, --lock-sessions: %v", err)
 	}
 	t, err := o.target()
 	if err != nil {
@@ -188,6 +200,16 @@ func (o *Options) Validate() error {
 		return usagef("--name: %v", err)
 	}
 	return nil
+}
+
+// LockShape is the lock workload's shape from LockStall, LockAbandon and LockSessions.
+func (o *Options) LockShape() workloads.LockShape {
+	return workloads.LockShape{Stall: o.LockStall, Abandon: o.LockAbandon, Sessions: o.LockSessions}
+}
+
+// setLockShape sets LockStall, LockAbandon and LockSessions from s.
+func (o *Options) setLockShape(s workloads.LockShape) {
+	o.LockStall, o.LockAbandon, o.LockSessions = s.Stall, s.Abandon, s.Sessions
 }
 
 // target is the parsed Target option (custom when only a binary or image is given).

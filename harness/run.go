@@ -233,7 +233,7 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 	o := r.o
 	cfg := workloads.Config{
 		Concurrency: o.Concurrency, Rate: o.Rate, Keys: o.Keys, OpTimeout: o.OpTimeout,
-		ReadMode: o.ReadMode, Seed: o.Seed, Recorder: r.rec, KeyPrefix: "jepsen/",
+		ReadMode: o.ReadMode, Seed: o.Seed, Recorder: r.rec, KeyPrefix: "jepsen/", Lock: o.LockShape(),
 	}
 	for _, n := range cl.nodes {
 		cfg.Endpoints = append(cfg.Endpoints, workloads.Endpoint{Name: n.Name(), Addr: httpAddr(n)})

@@ -12,6 +12,7 @@ import (
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/history"
 	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/workloads"
 )
 
 // SeededBug is one of the agent's -unsafe switches with the test that should expose it.
@@ -24,6 +25,8 @@ type SeededBug struct {
 	Shapes    []string // partition shapes to draw from (empty: all)
 	Signal    string   // restart signal (empty: the base options')
 	Rolling   bool     // restart stops the nodes one after another
+	// Lock is the lock workload's shape (nil: the base options').
+	Lock *workloads.LockShape
 	// MinTimeLimit lengthens a shorter run: a bug that needs a rarer fault draws more faults.
 	MinTimeLimit time.Duration
 	Why          string // how the bug shows in the history
@@ -45,6 +48,13 @@ var SeededBugs = []SeededBug{
 	{Name: "leave-wipes-peers", Workload: "register", ReadMode: "consistent", Nemesis: []string{"restart"},
 		AgentArgs: []string{"-skip-leave-on-interrupt=false"}, Signal: "INT", Rolling: true,
 		Why: "after an orderly graceful leave of every server (SIGINT, one by one) even the last server has no peers: no leader, ever"},
+	{Name: "session-ttl-1x", Workload: "lock", ReadMode: "consistent", Nemesis: nil,
+		Lock:         &workloads.LockShape{Stall: 1, Sessions: workloads.LockSessionsTTL},
+		MinTimeLimit: 20 * time.Second, // the first stalled holdings expire at 10 s under the bug, at 20 s in Consul
+		Why:          "every holder stalls with a TTL-only session: it expires at 1×TTL, and the holder's next fenced write is rolled back before the 2×TTL Consul keeps"},
+	{Name: "lock-delay-ignored", Workload: "lock", ReadMode: "consistent", Nemesis: nil,
+		Lock: &workloads.LockShape{Abandon: 1, Sessions: workloads.LockSessionsMixed},
+		Why:  "every holder destroys its session while holding: a waiter acquires the lock at once instead of after the lock-delay"},
 	{Name: "skip-fsync", Workload: "register", ReadMode: "consistent", Nemesis: []string{"power"},
 		MinTimeLimit: 30 * time.Second, // a loss of every server: seeds 1–10 each drew one in 30 s
 		Why:          "a power loss rolls a server's Raft log, term and vote back to its last fsync (bbolt's first): of every server, acknowledged writes vanish; of one, it forgets its vote and log"},
@@ -54,12 +64,6 @@ var SeededBugs = []SeededBug{
 // with the reason. A test ties SeededBugs and this list to the agent's own list of switches
 // (agent.UnsafeNames): every switch is in exactly one of them.
 var NotSelftested = map[string]string{
-	"session-ttl-1x": "the lock workload exposes it on some seeds only (no faults, 40 s: seeds 1 and 3 of 1–3): a TTL " +
-		"expiry must fall on a stalled TTL-only holder; the self-test asks for 9 of 10; agent tests TestUnsafeSessionTTL1x " +
-		"and TestPythonConsulPatroniSessions show it directly",
-	"lock-delay-ignored": "the lock workload exposes it in 6 of 10 seeds at 40 s and 8 of 10 at 90 s (no faults, seeds " +
-		"1–10; the correct agent valid on all 10 at 40 s), below the self-test's 9 of 10: the checker needs an " +
-		"invalidation it can date and a waiter; agent test TestUnsafeLockDelayIgnored shows the early acquire",
 	"local-check-session": "not exposed by the lock workload (partition, seed 1, valid): a fenced write must reach a follower " +
 		"that lags behind a change of holder and still reach the leader; agent test TestUnsafeLocalCheckSession shows the unfenced write",
 }
@@ -91,6 +95,9 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			o.AgentArgs = append(append([]string(nil), base.AgentArgs...), bug.AgentArgs...)
 			o.Unsafe = nil
 			o.PartitionShapes = bug.Shapes
+			if bug.Lock != nil {
+				o.setLockShape(*bug.Lock)
+			}
 			o.RestartRolling = bug.Rolling
 			o.TimeLimit = max(o.TimeLimit, bug.MinTimeLimit)
 			if bug.Signal != "" {
@@ -100,7 +107,7 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			if unsafe {
 				o.Unsafe = []string{bug.Name}
 			} else {
-				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs, o.PartitionShapes, o.RestartSignal, o.RestartRolling)
+				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs, o.PartitionShapes, o.RestartSignal, o.RestartRolling, o.LockShape())
 				if correctDone[key] {
 					continue
 				}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,15 +19,20 @@ import (
 
 // Lock is the lock workload: workers contend for a few locks through consul/api's Lock, the way
 // leader election and `consul lock` use Consul. Each attempt creates a session of its own (TTL
-// LockSessionTTL, lock-delay LockDelay; even workers with the node's serfHealth check as api.Lock
-// does by default, odd workers TTL-only as Patroni creates them), acquires <prefix>lock/<name>
-// with api.Lock (retrying its monitor query as `consul lock` does), and while it holds the lock
-// (0.3–2 s; one hold in three up to 30 s, two of three such holders never renewing, as a stalled
-// client would not, so that sessions expire) performs fenced writes to the lock's resource
-// <prefix>lock-resource/<name>: one transaction [check-session on the lock key, set the resource,
-// get the lock key], which Consul commits only while the session holds the lock. The holder stops
-// when the hold time is over, when a fenced write is rolled back, or when api.Lock's channel
-// reports the lock lost; then it releases (Unlock) and destroys its session.
+// LockSessionTTL, lock-delay LockDelay; with the node's serfHealth check as api.Lock does by
+// default, or TTL-only as Patroni creates them: Config.Lock.Sessions), acquires
+// <prefix>lock/<name> with api.Lock (retrying its monitor query as `consul lock` does), and while
+// it holds the lock performs fenced writes to the lock's resource <prefix>lock-resource/<name>:
+// one transaction [check-session on the lock key, set the resource, get the lock key], which
+// Consul commits only while the session holds the lock.
+//
+// How long a holding lasts and how it ends is the shape (Config.Lock): a share of holdings stall
+// (held 1.2–3 TTLs without a renew, as a hung client, so that the session expires); of the others
+// one in eight holds up to lockLongHoldMax, renewing, and the rest 0.3–2 s. A holder stops when
+// the hold time is over, when a fenced write is rolled back, or when api.Lock's channel reports the
+// lock lost; then it releases (Unlock) and destroys its session — or, for a share of holders
+// (abandon), destroys the session without releasing, as a client shutting down does, so that
+// Consul releases the lock itself and keeps the lock-delay.
 //
 // Every step is recorded with the lock's name as key (docs/design.md, "The lock workload"):
 // session, acquire, fenced-write, renew, lost, release, destroy, and the final read.
@@ -55,8 +61,11 @@ const (
 	lockQueryWait   = 2 * time.Second        // api.Config.WaitTime: the wait of api.Lock's monitor query
 	lockHTTPTimeout = 5 * time.Second        // bounds every call api.Lock makes (it takes no context)
 	lockHoldMin     = 300 * time.Millisecond // a holder keeps the lock between these …
-	lockHoldMax     = 2 * time.Second        // … two durations, then releases; but one in three …
+	lockHoldMax     = 2 * time.Second        // … two durations, then releases; but one in lockLongEvery …
+	lockLongEvery   = 8                      // … (of those that do not stall) …
 	lockLongHoldMax = 30 * time.Second       // … holds up to this long, as a leader would, long enough to outlast a fault
+	lockStallMin    = LockSessionTTL * 6 / 5 // a stalled holder holds this long at least: past 1×TTL …
+	lockStallMax    = 3 * LockSessionTTL     // … and at most this long: past 2×TTL, so that its session expires
 	lockMonitorTry  = 3                      // api.LockOptions.MonitorRetries, as `consul lock` (-monitor-retry=3) …
 	lockMonitorWait = 1 * time.Second        // … and its MonitorRetryTime
 	lockWriteEvery  = 100 * time.Millisecond // pause between a holder's fenced writes
@@ -68,6 +77,58 @@ const (
 	LockChecksNode = "node" // the node's serfHealth check (api.Lock's default) and the TTL
 	LockChecksNone = "none" // TTL only (NodeChecks: [], as python-consul's checks=[])
 )
+
+// Session kinds of LockShape.Sessions.
+const (
+	LockSessionsMixed = "mixed" // even workers node, odd workers TTL-only
+	LockSessionsNode  = "node"  // every session with the node's serfHealth check
+	LockSessionsTTL   = "ttl"   // every session TTL-only
+)
+
+// LockSessionKinds lists the valid LockShape.Sessions values.
+var LockSessionKinds = []string{LockSessionsMixed, LockSessionsNode, LockSessionsTTL}
+
+// LockShape is how the lock workload's holdings last and end. The zero value has no stalled
+// holders, no abandons and mixed sessions; DefaultLockShape is the harness's default.
+type LockShape struct {
+	// Stall is the share of holdings (0–1) that never renew and hold 1.2–3 TTLs: their sessions
+	// expire (at 2×TTL in Consul) while they hold.
+	Stall float64
+	// Abandon is the share of holders (0–1) that end by destroying their session without
+	// releasing: Consul then releases the lock and applies the session's lock-delay.
+	Abandon float64
+	// Sessions is mixed (""), node or ttl: which sessions carry the node's serfHealth check.
+	Sessions string
+}
+
+// DefaultLockShape is the shape `harness run --workload lock` uses unless told otherwise.
+func DefaultLockShape() LockShape {
+	return LockShape{Stall: 0.2, Abandon: 0.2, Sessions: LockSessionsMixed}
+}
+
+// Validate names the first bad field.
+func (s LockShape) Validate() error {
+	switch {
+	case !(s.Stall >= 0 && s.Stall <= 1):
+		return fmt.Errorf("lock stall share must be between 0 and 1, got %g", s.Stall)
+	case !(s.Abandon >= 0 && s.Abandon <= 1):
+		return fmt.Errorf("lock abandon share must be between 0 and 1, got %g", s.Abandon)
+	case s.Sessions != "" && !slices.Contains(LockSessionKinds, s.Sessions):
+		return fmt.Errorf("lock sessions must be one of %s, got %q", strings.Join(LockSessionKinds, ", "), s.Sessions)
+	}
+	return nil
+}
+
+// checks is the session kind of worker w.
+func (s LockShape) checks(w int) string {
+	switch {
+	case s.Sessions == LockSessionsNode:
+		return LockChecksNode
+	case s.Sessions == LockSessionsTTL, w%2 == 1:
+		return LockChecksNone
+	}
+	return LockChecksNode
+}
 
 // LockValue is the value of every lock workload op; fields a step does not know are left out.
 type LockValue struct {
@@ -150,10 +211,7 @@ func (l *Lock) Run(ctx context.Context, cfg Config) error {
 			defer func() { done <- struct{}{} }()
 			defer c.tr.CloseIdleConnections()
 			lw := &lockWorker{l: l, cfg: cfg, c: c, p: base + history.Process(w), rng: rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(w)))}
-			checks := LockChecksNode
-			if w%2 == 1 {
-				checks = LockChecksNone
-			}
+			checks := cfg.Lock.checks(w)
 			for ctx.Err() == nil {
 				lw.attempt(ctx, lockName(lw.rng.IntN(lockCount(cfg))), checks)
 				sleepCtx(ctx, time.Duration(lw.rng.Int64N(int64(lockPauseMax))))
@@ -185,7 +243,6 @@ func (w *lockWorker) attempt(ctx context.Context, lock, checks string) {
 	if !created {
 		return
 	}
-	defer w.destroy(ctx, lock, sid)
 	lk, err := w.c.c.LockOpts(&api.LockOptions{
 		Key:              w.cfg.lockKey(lock),
 		Value:            []byte(fmt.Sprintf("%d %s", w.l.tokens.Add(1), w.c.ep.Name)),
@@ -199,14 +256,13 @@ func (w *lockWorker) attempt(ctx context.Context, lock, checks string) {
 	}
 	lostCh, ok := w.acquire(ctx, lk, lock, sid)
 	if !ok {
+		w.destroy(ctx, lock, sid)
 		return
 	}
 	renewed := time.Now()
-	hold, stalled := lockHoldMax, false
-	if w.rng.IntN(3) == 0 {
-		hold, stalled = lockLongHoldMax, w.rng.IntN(3) > 0
-	}
-	until := time.Now().Add(lockHoldMin + time.Duration(w.rng.Int64N(int64(hold-lockHoldMin))))
+	hold, stalled := w.holdTime()
+	abandon := w.rng.Float64() < w.cfg.Lock.Abandon
+	until := time.Now().Add(hold)
 	lost := false
 hold:
 	for time.Now().Before(until) && ctx.Err() == nil {
@@ -241,7 +297,25 @@ hold:
 	if lost {
 		w.lost(ctx, lock, sid)
 	}
-	w.release(lk, lock, sid)
+	if !abandon || lost {
+		w.release(lk, lock, sid)
+	}
+	// An abandoning holder destroys its session while it may still hold the lock: Consul
+	// releases the lock then, with the session's lock-delay. api.Lock's monitor sees the key
+	// released and ends; its lost channel is not read any more.
+	w.destroy(ctx, lock, sid)
+}
+
+// holdTime draws how long a holding lasts and whether its holder stalls (never renews).
+func (w *lockWorker) holdTime() (time.Duration, bool) {
+	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(w.rng.Int64N(int64(hi-lo))) }
+	switch {
+	case w.rng.Float64() < w.cfg.Lock.Stall:
+		return between(lockStallMin, lockStallMax), true
+	case w.rng.IntN(lockLongEvery) == 0:
+		return between(lockHoldMin, lockLongHoldMax), false
+	}
+	return between(lockHoldMin, lockHoldMax), false
 }
 
 // lost records that api.Lock reported the lock lost, with a consistent read of the lock key: Ended

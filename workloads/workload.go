@@ -49,6 +49,8 @@ type Config struct {
 	Seed int64
 	// Recorder receives every operation. Required.
 	Recorder *history.Recorder
+	// Lock is the lock workload's shape (lock only); its zero value has no stalls and no abandons.
+	Lock LockShape
 	// KeyPrefix is prepended to every Consul key, e.g. "jepsen/". Default "jepsen/".
 	KeyPrefix string
 }
@@ -161,6 +163,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	case ReadConsistent, ReadDefault, ReadStale:
 	default:
 		return cfg, fmt.Errorf("workload config: ReadMode %q is not one of consistent, default, stale", cfg.ReadMode)
+	}
+	if err := cfg.Lock.Validate(); err != nil {
+		return cfg, fmt.Errorf("workload config: %w", err)
 	}
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = "jepsen/"

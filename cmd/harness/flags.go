@@ -9,6 +9,7 @@ import (
 
 	"github.com/raftcheck/harness/harness"
 	"github.com/raftcheck/harness/targets"
+	"github.com/raftcheck/harness/workloads"
 )
 
 // The flags shared by the commands that start clusters are declared here, once, so their names
@@ -44,6 +45,13 @@ func loadFlags(f *pflag.FlagSet, o *harness.Options) {
 	f.StringVar(&o.Store, "store", o.Store, "folder that holds run folders")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "client workers, spread across nodes")
 	f.Float64Var(&o.Rate, "rate", o.Rate, "target total operations per second (0: as fast as the cluster answers)")
+}
+
+// lockFlags: the lock workload's shape (run).
+func lockFlags(f *pflag.FlagSet, o *harness.Options) {
+	f.Float64Var(&o.LockStall, "lock-stall", o.LockStall, "lock workload: share of holdings (0-1) that never renew and hold 12-30 s, so that their sessions expire")
+	f.Float64Var(&o.LockAbandon, "lock-abandon", o.LockAbandon, "lock workload: share of holders (0-1) that destroy their session without releasing (Consul applies the lock-delay)")
+	f.StringVar(&o.LockSessions, "lock-sessions", o.LockSessions, "lock workload: sessions with the node's serfHealth check: "+strings.Join(workloads.LockSessionKinds, ", ")+" (mixed: half TTL-only, ttl: all TTL-only)")
 }
 
 // checkFlags: how a history is judged (run, check).

@@ -80,6 +80,7 @@ func newRunCmd() *cobra.Command {
 	f.IntVar(&o.Keys, "keys", o.Keys, "independent register keys")
 	f.DurationVar(&o.OpTimeout, "op-timeout", o.OpTimeout, "timeout of one client call (expiry records info)")
 	f.StringVar(&o.ReadMode, "read-mode", o.ReadMode, "consistent, default or stale")
+	lockFlags(f, &o)
 	f.StringVar(&nem, "nemesis", "none", "faults: "+strings.Join(nemesis.Kinds(), ",")+" joined by , (one at a time) or by + (each on its own schedule, at the same time), or all (every kind at the same time), or none")
 	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
