@@ -592,9 +592,15 @@ func lockFencing(l string, hs []*LockHolding, byOp map[int64]*history.Op, add fu
 				continue
 			}
 			op := byOp[w.OpIndex]
-			if w.Holder != "" && w.Holder != h.Session {
-				add(lockViolation{kind: LockFencing, op: op, key: l, desc: fmt.Sprintf("fenced write %d of session %s committed at index %d, but the lock key read in the same transaction names session %s",
-					w.Value, short(h.Session), w.Index, short(w.Holder))})
+			// The transaction read the lock key when LockIndex is known (every key that was ever
+			// locked has one); check-session passed only if the key named this session then.
+			if (w.Holder != "" || w.LockIndex > 0) && w.Holder != h.Session {
+				names := "names session " + short(w.Holder)
+				if w.Holder == "" {
+					names = "names no session (the lock was free)"
+				}
+				add(lockViolation{kind: LockFencing, op: op, key: l, desc: fmt.Sprintf("fenced write %d of session %s committed at index %d, but the lock key read in the same transaction %s",
+					w.Value, short(h.Session), w.Index, names)})
 				continue
 			}
 			if h.Index == 0 || w.Index == 0 {

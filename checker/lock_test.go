@@ -144,6 +144,13 @@ func TestLockInvalidHistories(t *testing.T) {
 			b.write(0.3, 0.4, 0, "l0", "s1", 1, history.OK, 11, "s9", 1)
 			return b
 		}},
+		{"check-session-passed-for-a-free-lock", LockFencing, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+			b.write(0.3, 0.4, 0, "l0", "s1", 1, history.OK, 11, "", 1) // the key read in the txn is held by nobody
+			return b
+		}},
 		{"lock-delay-ignored", LockDelayed, func() *lb {
 			b := &lb{}
 			b.session(0, 0, "l0", "s3", "node").session(0, 1, "l0", "s4", "node")
