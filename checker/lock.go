@@ -36,7 +36,9 @@ const NameLock = "lock"
 //     transaction names S;
 //   - LockIndex only grows: in Raft order every observation of a lock key has a LockIndex no
 //     smaller than the one before, and every acquisition a larger one;
-//   - the final read of each resource shows a value some fenced write that did not roll back wrote.
+//   - the final read of each resource shows a value some fenced write that did not roll back wrote;
+//   - check-session refuses no holder: after a rolled-back fenced write, a consistent read of the
+//     lock key (confirm) must not show it still held by the session with the acquisition's LockIndex.
 //
 // Consul documents that a holder cut off from the cluster believes it holds the lock until it
 // notices; the overlap of such beliefs (from one holder's acquisition to the moment the previous
@@ -59,6 +61,7 @@ const (
 	LockFencing  = "fencing"          // a fenced write committed under a session that no longer held the lock
 	LockIndexes  = "lock-index"       // LockIndex went backwards (or did not grow on a new acquisition)
 	LockFinal    = "final-value"      // the resource's final value was never written by a committed or unknown fenced write
+	LockRefused  = "check-session"    // a fenced write was rolled back while its session held the lock
 	maxLockViols = 20
 )
 
@@ -88,9 +91,12 @@ type LockHolding struct {
 	Lost          int64  `json:"lost"`           // api.Lock's lost notification noticed
 	Ended         int64  `json:"ended"`          // proof that the holding had ended: a rolled-back fenced write or a lost notice whose read showed another holder
 	EndedOp       int64  `json:"ended_op"`       // history index of that proof's completion
-	Release       int64  `json:"release"`        // release invoked
-	ReleaseDone   int64  `json:"release_done"`   // release completed (any outcome)
-	Destroy       int64  `json:"destroy"`        // destroy invoked
+	// Refused is the history index of a confirm op that found the key still held by the session,
+	// with the acquisition's LockIndex, after a fenced write was rolled back (-1: none).
+	Refused     int64 `json:"refused"`
+	Release     int64 `json:"release"`      // release invoked
+	ReleaseDone int64 `json:"release_done"` // release completed (any outcome)
+	Destroy     int64 `json:"destroy"`      // destroy invoked
 
 	Writes []FencedWrite `json:"-"`
 }
@@ -162,7 +168,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 		h := sessions[id]
 		if h == nil {
 			h = &LockHolding{Lock: lock, Session: id, Process: p, Created: -1, Renewed: -1, AcquireInvoke: -1, AcquireOK: -1,
-				Evidence: -1, Lost: -1, Ended: -1, EndedOp: -1, Release: -1, ReleaseDone: -1, Destroy: -1}
+				Evidence: -1, Lost: -1, Ended: -1, EndedOp: -1, Refused: -1, Release: -1, ReleaseDone: -1, Destroy: -1}
 			sessions[id] = h
 		}
 		return h
@@ -263,6 +269,18 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 				h := session(iv.Session, op.Key, op.Process)
 				h.Renewed = max(h.Renewed, inv.Time)
 			}
+		case "confirm":
+			if iv.Session == "" {
+				continue
+			}
+			h := session(iv.Session, op.Key, op.Process)
+			if op.Type == history.OK && cv.Holder == iv.Session && h.LockIndex > 0 && cv.LockIndex == h.LockIndex && h.Refused < 0 {
+				// The rollback did not end the holding: it is no proof of an end, and is itself a violation.
+				h.Refused = op.Index
+				if h.EndedOp >= 0 && byIndex(ops, h.EndedOp).F == "fenced-write" {
+					h.Ended, h.EndedOp = -1, -1
+				}
+			}
 		case "lost":
 			if iv.Session != "" {
 				h := session(iv.Session, op.Key, op.Process)
@@ -296,6 +314,19 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 		}
 	}
 	return a
+}
+
+// byIndex is the op with history index i (ops are in index order; a search keeps it robust).
+func byIndex(ops []history.Op, i int64) *history.Op {
+	if i >= 0 && i < int64(len(ops)) && ops[i].Index == i {
+		return &ops[i]
+	}
+	for k := range ops {
+		if ops[k].Index == i {
+			return &ops[k]
+		}
+	}
+	return &history.Op{}
 }
 
 // LockDetails is Result.Details of Lock.
@@ -375,6 +406,13 @@ func (c Lock) Check(_ context.Context, ops []history.Op) Result {
 				default:
 					d.FencedUnknown++
 				}
+			}
+		}
+		for _, h := range hs {
+			if h.Refused >= 0 {
+				add(lockViolation{kind: LockRefused, op: byOp[h.Refused], key: l,
+					desc: fmt.Sprintf("a fenced write of session %s (process %d) was rolled back, but a consistent read after it shows lock %s still held by the session with its acquisition's LockIndex %d: check-session refused the holder",
+						short(h.Session), h.Process, l, h.LockIndex)})
 			}
 		}
 		lockChain(l, hs, mult, byOp, &d, add)

@@ -151,6 +151,16 @@ func TestLockInvalidHistories(t *testing.T) {
 			b.write(0.3, 0.4, 0, "l0", "s1", 1, history.OK, 11, "", 1) // the key read in the txn is held by nobody
 			return b
 		}},
+		{"check-session-refused-a-holder", LockRefused, func() *lb {
+			b := &lb{}
+			b.session(0, 0, "l0", "s1", "node")
+			b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+			b.write(0.3, 0.4, 0, "l0", "s1", 1, history.Fail, 0, "", 0) // rolled back …
+			b.inv(sec(0.41), 0, "confirm", "l0", map[string]any{"session": "s1"})
+			b.ok(sec(0.42), 0, "confirm", "l0", map[string]any{"session": "s1", "holder": "s1", "index": 10, "lock_index": 1}) // … yet still held
+			b.step("release", 0.5, 0.55, 0, "l0", "s1", history.OK)
+			return b
+		}},
 		{"lock-delay-ignored", LockDelayed, func() *lb {
 			b := &lb{}
 			b.session(0, 0, "l0", "s3", "node").session(0, 1, "l0", "s4", "node")
@@ -311,5 +321,25 @@ func TestLockTTLViolationDatedByItsProof(t *testing.T) {
 	r, _ := checkLock(t, b.ops)
 	if r.FirstAnomaly == nil || r.FirstAnomaly.Time != sec(10.6) || r.FirstAnomaly.Index != b.ops[len(b.ops)-1].Index {
 		t.Errorf("first anomaly %+v, want the rolled-back write at 10.6 s", r.FirstAnomaly)
+	}
+}
+
+// TestLockConfirmAfterATrueRollback: a rollback whose confirm read shows another holder, or the
+// lock free, or a later LockIndex is a true end, and no violation.
+func TestLockConfirmAfterATrueRollback(t *testing.T) {
+	for _, confirm := range []map[string]any{
+		{"session": "s1", "holder": "s2", "index": 14, "lock_index": 2},
+		{"session": "s1", "index": 14, "lock_index": 1},
+		{"session": "s1", "holder": "s1", "index": 20, "lock_index": 3},
+	} {
+		b := &lb{}
+		b.session(0, 0, "l0", "s1", "node")
+		b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+		b.write(0.3, 0.4, 0, "l0", "s1", 1, history.Fail, 0, "", 0)
+		b.inv(sec(0.41), 0, "confirm", "l0", map[string]any{"session": "s1"})
+		b.ok(sec(0.42), 0, "confirm", "l0", confirm)
+		if r, d := checkLock(t, b.ops); r.Valid != Valid {
+			t.Errorf("confirm %v: %v %s %v", confirm, r.Valid, r.Error, d.Examples)
+		}
 	}
 }

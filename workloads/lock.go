@@ -35,7 +35,8 @@ import (
 // Consul releases the lock itself and keeps the lock-delay.
 //
 // Every step is recorded with the lock's name as key (docs/design.md, "The lock workload"):
-// session, acquire, fenced-write, renew, lost, release, destroy, and the final read.
+// session, acquire, fenced-write, confirm (who held the key after a rolled-back fenced write),
+// renew, lost, release, destroy, and the final read.
 //
 // The number of locks is Concurrency/3 (at least 1, at most Keys), so about three workers contend
 // for each. Config.Rate is not used: a holder writes every lockWriteEvery.
@@ -278,6 +279,7 @@ hold:
 			}
 		}
 		if _, rolledBack := w.fencedWrite(ctx, lock, sid); rolledBack {
+			w.confirm(ctx, lock, sid)
 			break // the session no longer holds the lock
 		}
 		select {
@@ -336,6 +338,25 @@ func (w *lockWorker) lost(ctx context.Context, lock, sid string) {
 		if pair != nil {
 			v.Holder, v.Index, v.LockIndex = pair.Session, pair.ModifyIndex, pair.LockIndex
 		}
+	}
+	w.complete(inv, history.OK, v, "")
+}
+
+// confirm reads the lock key (consistent) after a rolled-back fenced write and records who held it:
+// Consul judges check-session in Raft order, so a key that still names the session with the
+// acquisition's LockIndex after the rollback means check-session refused a holder.
+func (w *lockWorker) confirm(ctx context.Context, lock, sid string) {
+	inv := w.invoke("confirm", lock, LockValue{Session: sid})
+	octx, cancel := opContext(ctx, w.cfg.OpTimeout)
+	defer cancel()
+	pair, _, err := w.c.c.KV().Get(w.cfg.lockKey(lock), queryOptions(octx, ReadConsistent))
+	if err != nil {
+		w.complete(inv, history.Fail, LockValue{Session: sid}, errText(err))
+		return
+	}
+	v := LockValue{Session: sid}
+	if pair != nil {
+		v.Holder, v.Index, v.LockIndex = pair.Session, pair.ModifyIndex, pair.LockIndex
 	}
 	w.complete(inv, history.OK, v, "")
 }
