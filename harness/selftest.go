@@ -175,7 +175,8 @@ func secondsToDetection(dir string, res results.Results) float64 {
 	return float64(best-start) / 1e9
 }
 
-// PrintSelftest writes the table: bug, nemesis, detected, seconds to detection, run folder.
+// PrintSelftest writes the table: bug, nemesis, detected, seconds to detection, run folder; then
+// the error of every run that had one.
 func PrintSelftest(w io.Writer, rows []SelftestRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "BUG\tNEMESIS\tVERDICT\tDETECTED\tSECONDS\tRUN FOLDER")
@@ -194,4 +195,9 @@ func PrintSelftest(w io.Writer, rows []SelftestRow) {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.Bug, r.Nemesis, r.Verdict, det, secs, r.Dir)
 	}
 	tw.Flush()
+	for _, r := range rows {
+		if r.Error != "" { // an unknown verdict is often a harness error: say which
+			fmt.Fprintf(w, "%s (%s): %s\n", r.Bug, r.Dir, r.Error)
+		}
+	}
 }

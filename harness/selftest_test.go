@@ -2,9 +2,11 @@ package harness
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/raftcheck/harness/agent"
+	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/workloads"
 )
 
@@ -42,5 +44,22 @@ func TestSeededBugsMatchAgent(t *testing.T) {
 		if _, skipped := NotSelftested[name]; !tested[name] && !skipped {
 			t.Errorf("the agent's -unsafe=%s has no self-test row in SeededBugs (add one, or list it in NotSelftested with a reason)", name)
 		}
+	}
+}
+
+// TestPrintSelftestNamesErrors: a run that failed with an error shows it under the table, so an
+// "unknown" row is not left unexplained.
+func TestPrintSelftestNamesErrors(t *testing.T) {
+	var b strings.Builder
+	PrintSelftest(&b, []SelftestRow{
+		{Bug: "local-cas", Nemesis: "partition", Verdict: checker.Invalid, Detected: true, Seconds: 0.4, Dir: "d1"},
+		{Bug: "(correct agent)", Nemesis: "partition", Verdict: checker.Unknown, Seconds: -1, Dir: "d2", Error: "cannot build the agent"},
+	})
+	out := b.String()
+	if !strings.Contains(out, "local-cas") || !strings.Contains(out, "(correct agent) (d2): cannot build the agent") {
+		t.Errorf("table:\n%s", out)
+	}
+	if strings.Count(out, "cannot build") != 1 {
+		t.Errorf("error printed %d times:\n%s", strings.Count(out, "cannot build"), out)
 	}
 }
