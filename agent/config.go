@@ -118,7 +118,9 @@ const (
 	UnsafeLockDelayIgnored = "lock-delay-ignored"
 	// UnsafeLocalCheckSession evaluates a transaction's check-session on the receiving server's
 	// local state and then sends the rest of the transaction through Raft unconditionally: a
-	// lagging follower lets a fenced write through under a session that lost the lock.
+	// lagging follower lets a fenced write through under a session that lost the lock, and rolls
+	// back the fenced write of a session that has just acquired it (the face the lock workload
+	// sees: its confirm read shows the session still holding).
 	UnsafeLocalCheckSession = "local-check-session"
 )
 
