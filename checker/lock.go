@@ -93,10 +93,12 @@ type LockHolding struct {
 	EndedOp       int64  `json:"ended_op"`       // history index of that proof's completion
 	// Refused is the history index of a confirm op that found the key still held by the session,
 	// with the acquisition's LockIndex, after a fenced write was rolled back (-1: none).
-	Refused     int64 `json:"refused"`
-	Release     int64 `json:"release"`      // release invoked
-	ReleaseDone int64 `json:"release_done"` // release completed (any outcome)
-	Destroy     int64 `json:"destroy"`      // destroy invoked
+	Refused int64 `json:"refused"`
+	// endedByRollback says Ended is a rolled-back fenced write (a confirm may void it).
+	endedByRollback bool
+	Release         int64 `json:"release"`      // release invoked
+	ReleaseDone     int64 `json:"release_done"` // release completed (any outcome)
+	Destroy         int64 `json:"destroy"`      // destroy invoked
 
 	Writes []FencedWrite `json:"-"`
 }
@@ -262,7 +264,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 			}
 			h.Writes = append(h.Writes, w)
 			if w.RolledBack && (h.Ended < 0 || op.Time < h.Ended) {
-				h.Ended, h.EndedOp = op.Time, op.Index
+				h.Ended, h.EndedOp, h.endedByRollback = op.Time, op.Index, true
 			}
 		case "renew":
 			if op.Type == history.OK && iv.Session != "" {
@@ -277,8 +279,8 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 			if op.Type == history.OK && cv.Holder == iv.Session && h.LockIndex > 0 && cv.LockIndex == h.LockIndex && h.Refused < 0 {
 				// The rollback did not end the holding: it is no proof of an end, and is itself a violation.
 				h.Refused = op.Index
-				if h.EndedOp >= 0 && byIndex(ops, h.EndedOp).F == "fenced-write" {
-					h.Ended, h.EndedOp = -1, -1
+				if h.endedByRollback {
+					h.Ended, h.EndedOp, h.endedByRollback = -1, -1, false
 				}
 			}
 		case "lost":
@@ -288,7 +290,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 					h.Lost = op.Time
 				}
 				if cv.Ended && (h.Ended < 0 || op.Time < h.Ended) {
-					h.Ended, h.EndedOp = op.Time, op.Index
+					h.Ended, h.EndedOp, h.endedByRollback = op.Time, op.Index, false
 				}
 			}
 		case "release":
@@ -314,19 +316,6 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 		}
 	}
 	return a
-}
-
-// byIndex is the op with history index i (ops are in index order; a search keeps it robust).
-func byIndex(ops []history.Op, i int64) *history.Op {
-	if i >= 0 && i < int64(len(ops)) && ops[i].Index == i {
-		return &ops[i]
-	}
-	for k := range ops {
-		if ops[k].Index == i {
-			return &ops[k]
-		}
-	}
-	return &history.Op{}
 }
 
 // LockDetails is Result.Details of Lock.

@@ -97,7 +97,7 @@ type Options struct {
 
 // Defaults returns the options of `harness run` with no flags.
 func Defaults() Options {
-	return Options{
+	o := Options{
 		Name:            "",
 		Nodes:           3,
 		TimeLimit:       30 * time.Second,
@@ -108,15 +108,14 @@ func Defaults() Options {
 		Rate:            200,
 		OpTimeout:       2 * time.Second,
 		ReadMode:        "consistent",
-		LockStall:       workloads.DefaultLockShape().Stall,
-		LockAbandon:     workloads.DefaultLockShape().Abandon,
-		LockSessions:    workloads.DefaultLockShape().Sessions,
 		Bootstrap:       targets.BootstrapExpect,
 		NemesisInterval: 5 * time.Second,
 		RestartSignal:   "KILL",
 		CheckTimeout:    60 * time.Second,
 		CheckMemory:     checker.DefaultMemoryLimit,
 	}
+	o.setLockShape(workloads.DefaultLockShape())
+	return o
 }
 
 // UsageError is a bad option value: the CLI exits 254 with its message.

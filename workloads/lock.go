@@ -326,20 +326,31 @@ func (w *lockWorker) holdTime() (time.Duration, bool) {
 func (w *lockWorker) lost(ctx context.Context, lock, sid string) {
 	inv := w.invoke("lost", lock, LockValue{Session: sid})
 	v := LockValue{Session: sid}
-	octx, cancel := opContext(ctx, w.cfg.OpTimeout)
-	defer cancel()
-	pair, _, err := w.c.c.KV().Get(w.cfg.lockKey(lock), queryOptions(octx, ReadConsistent))
+	pair, err := w.readLockKey(ctx, lock)
 	if err != nil {
 		w.complete(inv, history.OK, v, "read: "+errText(err))
 		return
 	}
 	if pair == nil || pair.Session != sid {
 		v.Ended = true
-		if pair != nil {
-			v.Holder, v.Index, v.LockIndex = pair.Session, pair.ModifyIndex, pair.LockIndex
-		}
+		v.observe(pair)
 	}
 	w.complete(inv, history.OK, v, "")
+}
+
+// readLockKey reads the lock key (consistent); nil when it does not exist.
+func (w *lockWorker) readLockKey(ctx context.Context, lock string) (*api.KVPair, error) {
+	octx, cancel := opContext(ctx, w.cfg.OpTimeout)
+	defer cancel()
+	pair, _, err := w.c.c.KV().Get(w.cfg.lockKey(lock), queryOptions(octx, ReadConsistent))
+	return pair, err
+}
+
+// observe copies the lock key's holder, ModifyIndex and LockIndex into v (nothing for nil).
+func (v *LockValue) observe(pair *api.KVPair) {
+	if pair != nil {
+		v.Holder, v.Index, v.LockIndex = pair.Session, pair.ModifyIndex, pair.LockIndex
+	}
 }
 
 // confirm reads the lock key (consistent) after a rolled-back fenced write and records who held it:
@@ -347,17 +358,13 @@ func (w *lockWorker) lost(ctx context.Context, lock, sid string) {
 // acquisition's LockIndex after the rollback means check-session refused a holder.
 func (w *lockWorker) confirm(ctx context.Context, lock, sid string) {
 	inv := w.invoke("confirm", lock, LockValue{Session: sid})
-	octx, cancel := opContext(ctx, w.cfg.OpTimeout)
-	defer cancel()
-	pair, _, err := w.c.c.KV().Get(w.cfg.lockKey(lock), queryOptions(octx, ReadConsistent))
+	v := LockValue{Session: sid}
+	pair, err := w.readLockKey(ctx, lock)
 	if err != nil {
-		w.complete(inv, history.Fail, LockValue{Session: sid}, errText(err))
+		w.complete(inv, history.Fail, v, errText(err))
 		return
 	}
-	v := LockValue{Session: sid}
-	if pair != nil {
-		v.Holder, v.Index, v.LockIndex = pair.Session, pair.ModifyIndex, pair.LockIndex
-	}
+	v.observe(pair)
 	w.complete(inv, history.OK, v, "")
 }
 
@@ -411,9 +418,7 @@ func (w *lockWorker) acquire(ctx context.Context, lk *api.Lock, lock, sid string
 		return nil, false
 	}
 	v := LockValue{Session: sid}
-	octx, cancel := opContext(ctx, w.cfg.OpTimeout)
-	defer cancel()
-	if pair, _, err := w.c.c.KV().Get(w.cfg.lockKey(lock), queryOptions(octx, ReadConsistent)); err == nil && pair != nil && pair.Session == sid {
+	if pair, err := w.readLockKey(ctx, lock); err == nil && pair != nil && pair.Session == sid {
 		v.Index, v.LockIndex = pair.ModifyIndex, pair.LockIndex
 	}
 	w.complete(inv, history.OK, v, "")
