@@ -122,13 +122,18 @@ const (
 	// back the fenced write of a session that has just acquired it (the face the lock workload
 	// sees: its confirm read shows the session still holding).
 	UnsafeLocalCheckSession = "local-check-session"
+	// UnsafeSessionTimersNotRearmed leaves a new leader without TTL timers for the sessions that
+	// existed when it took over (Consul's initializeSessionTimers re-arms every one at 2×TTL):
+	// a session that is not renewed after a leader change never expires, and its holder keeps
+	// the lock for as long as it stays silent.
+	UnsafeSessionTimersNotRearmed = "session-timers-not-rearmed"
 )
 
 // UnsafeNames lists every seeded bug the agent knows.
 var UnsafeNames = []string{
 	UnsafeStaleConsistentReads, UnsafeLongLease, UnsafeLocalCAS,
 	UnsafeAckBeforeCommit, UnsafeBootstrapAlone, UnsafeLeaveWipesPeers, UnsafeSkipFsync,
-	UnsafeSessionTTL1x, UnsafeLockDelayIgnored, UnsafeLocalCheckSession,
+	UnsafeSessionTTL1x, UnsafeLockDelayIgnored, UnsafeLocalCheckSession, UnsafeSessionTimersNotRearmed,
 }
 
 // LongLease is how long a deposed leader keeps serving default reads under -unsafe=long-lease.

@@ -337,6 +337,9 @@ func (a *Agent) invalidateSession(id string, gen uint64) {
 
 // armSessionTimers gives every session with a TTL a full period, on gaining leadership.
 func (a *Agent) armSessionTimers() {
+	if a.cfg.Unsafe[UnsafeSessionTimersNotRearmed] {
+		return // seeded bug: only a renew (or a new session) arms a timer on this leader
+	}
 	all, _ := a.fsm.Sessions(func(s *Session) bool { return s.TTL != "" })
 	for _, s := range all {
 		a.timers.reset(a, s)

@@ -96,3 +96,36 @@ func TestUnsafeLocalCheckSession(t *testing.T) {
 		}
 	}
 }
+
+// session-timers-not-rearmed: after a leadership transfer, an unrenewed session that existed
+// before it never expires; the correct agent's new leader expires it 2×TTL after taking over.
+func TestUnsafeSessionTimersNotRearmed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: starts clusters")
+	}
+	for _, unsafe := range []bool{false, true} {
+		c, l := startExpect3(t, func(cfg *Config) {
+			cfg.Unsafe[UnsafeSessionTimersNotRearmed] = unsafe
+			cfg.SessionTTLMin = time.Second
+		})
+		cl := client(t, follower(c))
+		waitFor(t, 10*time.Second, "catalog", func() bool { n, _, err := cl.Catalog().Nodes(nil); return err == nil && len(n) == 3 })
+		id, _, err := cl.Session().Create(&api.SessionEntry{TTL: "1s"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.raft.LeadershipTransfer().Error(); err != nil {
+			t.Fatal(err)
+		}
+		moved := time.Now()
+		waitFor(t, 10*time.Second, "a new leader", func() bool { n := c.leaders(); return len(n) == 1 && n[0] != l })
+		time.Sleep(2*time.Second + 2*time.Second - time.Since(moved)) // 2×TTL after the transfer, and 2 s more
+		s, _, err := cl.Session().Info(id, &api.QueryOptions{RequireConsistent: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (s != nil) != unsafe {
+			t.Errorf("unsafe=%v: 4 s after a leader change, an unrenewed session (TTL 1 s) exists=%v", unsafe, s != nil)
+		}
+	}
+}

@@ -39,6 +39,11 @@ const NameLock = "lock"
 //   - the final read of each resource shows a value some fenced write that did not roll back wrote;
 //   - check-session refuses no holder: after a rolled-back fenced write, a consistent read of the
 //     lock key (confirm) must not show it still held by the session with the acquisition's LockIndex.
+//   - sessions expire: a committed fenced write shows its session alive when it was invoked, which
+//     must be no later than TTLMultiplier × TTL (plus ExpirySlack) after the latest of the
+//     session's creation, its last renew and the first sight of a new leader (a new Consul leader
+//     re-arms every session's timer at a full period). It is judged only on a history with the
+//     harness's leader watch (leader observations during the workload).
 //
 // Consul documents that a holder cut off from the cluster believes it holds the lock until it
 // notices; the overlap of such beliefs (from one holder's acquisition to the moment the previous
@@ -48,7 +53,14 @@ type Lock struct {
 	// TTLMultiplier is how many TTLs a session outlives its last renew: 2 in Consul (a session
 	// expires once 2×TTL passes without a renew; the documented contract is 1×TTL). 0 means 2.
 	TTLMultiplier int
+	// ExpirySlack is how long past its upper TTL bound a session may still be seen holding: the
+	// leader's invalidation goes through Raft, and a new leader arms its timers only once it has
+	// established itself, some time after the leader watch first saw it. 0 means DefaultExpirySlack.
+	ExpirySlack time.Duration
 }
+
+// DefaultExpirySlack is Lock.ExpirySlack's default.
+const DefaultExpirySlack = 5 * time.Second
 
 // Name is "lock".
 func (Lock) Name() string { return NameLock }
@@ -62,6 +74,7 @@ const (
 	LockIndexes  = "lock-index"       // LockIndex went backwards (or did not grow on a new acquisition)
 	LockFinal    = "final-value"      // the resource's final value was never written by a committed or unknown fenced write
 	LockRefused  = "check-session"    // a fenced write was rolled back while its session held the lock
+	LockExpiry   = "expiry"           // a session still held its lock past its upper TTL bound (last renew or leader change + TTLMultiplier×TTL + slack)
 	maxLockViols = 20
 )
 
@@ -80,17 +93,22 @@ type LockHolding struct {
 	TTL       time.Duration `json:"ttl"`
 	LockDelay time.Duration `json:"lock_delay"`
 
-	Created       int64  `json:"created"`        // session create invoked
-	Renewed       int64  `json:"renewed"`        // last ok renew invoked, or Created
-	AcquireInvoke int64  `json:"acquire_invoke"` // acquire invoked
-	AcquireOK     int64  `json:"acquire_ok"`     // acquire completed ok
-	AcquireOp     int64  `json:"acquire_op"`     // history index of that completion
-	Index         uint64 `json:"index"`          // the lock key's ModifyIndex at acquisition (0 unknown)
-	LockIndex     uint64 `json:"lock_index"`     // its LockIndex then (0 unknown)
-	Evidence      int64  `json:"evidence"`       // the last ok fenced write's invoke (held at some instant after it)
-	Lost          int64  `json:"lost"`           // api.Lock's lost notification noticed
-	Ended         int64  `json:"ended"`          // proof that the holding had ended: a rolled-back fenced write or a lost notice whose read showed another holder
-	EndedOp       int64  `json:"ended_op"`       // history index of that proof's completion
+	Created    int64 `json:"created"`     // session create invoked
+	CreateDone int64 `json:"create_done"` // session create completed ok
+	// RenewsDone are the completions of the ok renews, in history order; RenewUnknown says a
+	// renew's outcome is unknown (it may have renewed at any later instant).
+	RenewsDone    []int64 `json:"-"`
+	RenewUnknown  bool    `json:"renew_unknown"`
+	Renewed       int64   `json:"renewed"`        // last ok renew invoked, or Created
+	AcquireInvoke int64   `json:"acquire_invoke"` // acquire invoked
+	AcquireOK     int64   `json:"acquire_ok"`     // acquire completed ok
+	AcquireOp     int64   `json:"acquire_op"`     // history index of that completion
+	Index         uint64  `json:"index"`          // the lock key's ModifyIndex at acquisition (0 unknown)
+	LockIndex     uint64  `json:"lock_index"`     // its LockIndex then (0 unknown)
+	Evidence      int64   `json:"evidence"`       // the last ok fenced write's invoke (held at some instant after it)
+	Lost          int64   `json:"lost"`           // api.Lock's lost notification noticed
+	Ended         int64   `json:"ended"`          // proof that the holding had ended: a rolled-back fenced write or a lost notice whose read showed another holder
+	EndedOp       int64   `json:"ended_op"`       // history index of that proof's completion
 	// Refused is the history index of a confirm op that found the key still held by the session,
 	// with the acquisition's LockIndex, after a fenced write was rolled back (-1: none).
 	Refused int64 `json:"refused"`
@@ -137,6 +155,12 @@ type LockAnalysis struct {
 	WriteValues     map[string]map[int64]history.Type // lock → value → the fenced write's outcome
 	End             int64
 	BadOps          []string // ops that could not be decoded
+	// LeaderWatch is the leader watch's span of the workload (the first leader observation after
+	// the workload began, to the heal phase or the end); From < 0 when the history has no watch.
+	LeaderWatch struct{ From, To int64 }
+	// NewLeaders are the times the watch first saw a leader that no node had named in the
+	// observation before (a new Consul leader re-arms every session's TTL timer).
+	NewLeaders []int64
 }
 
 type lockObservation struct {
@@ -165,11 +189,14 @@ type lockValue struct {
 // AnalyzeLocks folds a lock workload history into holdings. It is pure and keeps pointers into ops.
 func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 	a := &LockAnalysis{Holdings: map[string][]*LockHolding{}, WriteValues: map[string]map[int64]history.Type{}}
+	a.LeaderWatch.From, a.LeaderWatch.To = -1, -1
+	workload := false
+	var lastLeaders map[string]string
 	sessions := map[string]*LockHolding{}
 	session := func(id, lock string, p history.Process) *LockHolding {
 		h := sessions[id]
 		if h == nil {
-			h = &LockHolding{Lock: lock, Session: id, Process: p, Created: -1, Renewed: -1, AcquireInvoke: -1, AcquireOK: -1,
+			h = &LockHolding{Lock: lock, Session: id, Process: p, Created: -1, CreateDone: -1, Renewed: -1, AcquireInvoke: -1, AcquireOK: -1,
 				Evidence: -1, Lost: -1, Ended: -1, EndedOp: -1, Refused: -1, Release: -1, ReleaseDone: -1, Destroy: -1}
 			sessions[id] = h
 		}
@@ -193,6 +220,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 		op := &ops[i]
 		a.End = max(a.End, op.Time)
 		if op.IsNemesis() {
+			a.watchLeaders(op, &workload, &lastLeaders)
 			continue
 		}
 		if op.Type == history.Invoke {
@@ -226,7 +254,7 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 				h := session(cv.Session, op.Key, op.Process)
 				h.Checks, h.TTL, h.LockDelay = cv.Checks, time.Duration(cv.TTLMillis)*time.Millisecond, time.Duration(cv.DelayMillis)*time.Millisecond
 				h.Node = op.Node
-				h.Created, h.Renewed = inv.Time, inv.Time
+				h.Created, h.Renewed, h.CreateDone = inv.Time, inv.Time, op.Time
 			}
 		case "acquire":
 			if iv.Session == "" {
@@ -267,9 +295,15 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 				h.Ended, h.EndedOp, h.endedByRollback = op.Time, op.Index, true
 			}
 		case "renew":
-			if op.Type == history.OK && iv.Session != "" {
+			if iv.Session != "" {
 				h := session(iv.Session, op.Key, op.Process)
-				h.Renewed = max(h.Renewed, inv.Time)
+				switch op.Type {
+				case history.OK:
+					h.Renewed = max(h.Renewed, inv.Time)
+					h.RenewsDone = append(h.RenewsDone, op.Time)
+				case history.Info:
+					h.RenewUnknown = true
+				}
 			}
 		case "confirm":
 			if iv.Session == "" {
@@ -303,6 +337,9 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 			}
 		}
 	}
+	if a.LeaderWatch.From >= 0 && a.LeaderWatch.To < 0 {
+		a.LeaderWatch.To = a.End
+	}
 	windows := FaultWindows(ops)
 	for _, hs := range a.Holdings {
 		slices.SortStableFunc(hs, func(x, y *LockHolding) int { return cmp.Compare(x.AcquireOK, y.AcquireOK) })
@@ -316,6 +353,45 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 		}
 	}
 	return a
+}
+
+// watchLeaders follows the workload phase and the leader watch's observations in it (see
+// LockAnalysis.LeaderWatch and NewLeaders).
+func (a *LockAnalysis) watchLeaders(op *history.Op, workload *bool, last *map[string]string) {
+	var ev history.NemesisEvent
+	if json.Unmarshal(op.Value, &ev) != nil {
+		return
+	}
+	switch {
+	case op.F == history.FPhase && ev.Event == history.PhaseWorkload:
+		*workload = true
+	case op.F == history.FPhase && ev.Event == history.PhaseHeal && *workload:
+		*workload = false
+		if a.LeaderWatch.From >= 0 && a.LeaderWatch.To < 0 {
+			a.LeaderWatch.To = op.Time
+		}
+	case op.F == history.FLeader && ev.Event == history.EventObserved && *workload:
+		if a.LeaderWatch.From < 0 {
+			a.LeaderWatch.From = op.Time
+		}
+		for _, l := range ev.Leaders {
+			if *last != nil && l != "" && !namesLeader(*last, l) { // the first observation is the leader the workload began with
+				a.NewLeaders = append(a.NewLeaders, op.Time)
+				break
+			}
+		}
+		*last = ev.Leaders
+	}
+}
+
+// namesLeader reports whether some node of leaders names l.
+func namesLeader(leaders map[string]string, l string) bool {
+	for _, x := range leaders {
+		if x == l {
+			return true
+		}
+	}
+	return false
 }
 
 // LockDetails is Result.Details of Lock.
@@ -334,6 +410,21 @@ type LockDetails struct {
 	Violations      map[string]int `json:"violations,omitempty"`
 	Examples        []string       `json:"examples,omitempty"`
 	TTLMultiplier   int            `json:"ttl_multiplier"`
+	Expiry          LockExpiryInfo `json:"expiry"`
+}
+
+// LockExpiryInfo is what the upper TTL bound was judged on: a session must be gone once
+// TTLMultiplier×TTL (plus the slack) has passed since the latest of its creation, its last renew
+// and the first sight of a new leader; the longest such silence a session was seen to survive
+// (a committed fenced write invoked that long after its anchor) is measured.
+type LockExpiryInfo struct {
+	Checked    bool    `json:"checked"`
+	Why        string  `json:"why_not,omitempty"`
+	NewLeaders int     `json:"new_leaders_seen"`
+	SlackS     float64 `json:"slack_s"`
+	// MaxSilentS is the longest a session was seen holding (a committed fenced write's invoke)
+	// after its anchor.
+	MaxSilentS float64 `json:"max_silent_s"`
 }
 
 // LockOverlap measures how long two holders both believed they held one lock: from the later
@@ -361,8 +452,16 @@ func (c Lock) Check(_ context.Context, ops []history.Op) Result {
 	if mult <= 0 {
 		mult = 2
 	}
+	slack := c.ExpirySlack
+	if slack <= 0 {
+		slack = DefaultExpirySlack
+	}
 	a := AnalyzeLocks(ops)
 	d := LockDetails{Locks: len(a.Holdings), UnknownAcquires: a.UnknownAcquires, PerLock: map[string]int{}, TTLMultiplier: mult}
+	d.Expiry = LockExpiryInfo{Checked: a.LeaderWatch.From >= 0, NewLeaders: len(a.NewLeaders), SlackS: slack.Seconds()}
+	if !d.Expiry.Checked {
+		d.Expiry.Why = "the history has no leader watch (no leader observations during the workload): a new leader's re-armed timers cannot be told from a session that outlived its TTL"
+	}
 	var viols []lockViolation
 	add := func(v lockViolation) { viols = append(viols, v) }
 	byOp := map[int64]*history.Op{}
@@ -406,6 +505,7 @@ func (c Lock) Check(_ context.Context, ops []history.Op) Result {
 		}
 		lockChain(l, hs, mult, byOp, &d, add)
 		lockEndedEarly(l, hs, mult, byOp, add)
+		lockOutlived(l, hs, a, mult, slack, &d.Expiry, byOp, add)
 		lockFencing(l, hs, byOp, add)
 		lockOverlap(hs, a.End, &d.Overlap)
 	}
@@ -574,6 +674,51 @@ func lockEndedEarly(l string, hs []*LockHolding, mult int, byOp map[int64]*histo
 			add(lockViolation{kind: LockTTL, key: l, time: h.Ended, op: byOp[h.EndedOp],
 				desc: fmt.Sprintf("session %s (process %d, TTL-only, TTL %s, last renewed at %.3f s) no longer held lock %s at %.3f s, before its TTL bound %.3f s (%d×TTL), without a release or destroy",
 					short(h.Session), h.Process, h.TTL, float64(max(h.Created, h.Renewed))/1e9, l, float64(h.Ended)/1e9, float64(ttl)/1e9, mult)})
+		}
+	}
+}
+
+// lockOutlived: a committed fenced write proves its session still existed when it was invoked.
+// Consul invalidates a session once TTLMultiplier×TTL passes without a renew, and a new leader
+// gives every session a full period when it takes over; so a session seen holding later than
+// that after the latest of its creation, its last renew and the first sight of a new leader
+// (plus the slack) outlived its TTL. Only writes inside the leader watch are judged, and not
+// those of a session with a renew of unknown outcome.
+func lockOutlived(l string, hs []*LockHolding, a *LockAnalysis, mult int, slack time.Duration, e *LockExpiryInfo, byOp map[int64]*history.Op, add func(lockViolation)) {
+	if !e.Checked {
+		return
+	}
+	latest := func(ts []int64, t int64) int64 { // the last of ts (ordered) at or before t, or -1
+		i, _ := slices.BinarySearch(ts, t+1)
+		if i == 0 {
+			return -1
+		}
+		return ts[i-1]
+	}
+	for _, h := range hs {
+		if h.TTL <= 0 || h.CreateDone < 0 || h.RenewUnknown {
+			continue
+		}
+		for _, w := range h.Writes {
+			if w.Type != history.OK || w.Invoke < a.LeaderWatch.From || w.Invoke > a.LeaderWatch.To {
+				continue
+			}
+			anchor := max(h.CreateDone, latest(h.RenewsDone, w.Invoke), latest(a.NewLeaders, w.Invoke))
+			silent := w.Invoke - anchor
+			e.MaxSilentS = max(e.MaxSilentS, math.Round(float64(silent)/1e6)/1e3)
+			if bound := int64(mult)*int64(h.TTL) + int64(slack); silent > bound {
+				what := "its creation"
+				switch anchor {
+				case latest(a.NewLeaders, w.Invoke):
+					what = "the first sight of a new leader"
+				case latest(h.RenewsDone, w.Invoke):
+					what = "its last renew"
+				}
+				add(lockViolation{kind: LockExpiry, op: byOp[w.OpIndex], key: l,
+					desc: fmt.Sprintf("fenced write %d of session %s (process %d, TTL %s) invoked at %.3f s committed: the session still held lock %s %.3f s after %s (at %.3f s), past its bound of %d×TTL + %s",
+						w.Value, short(h.Session), h.Process, h.TTL, float64(w.Invoke)/1e9, l, float64(silent)/1e9, what, float64(anchor)/1e9, mult, slack)})
+				break // one per holding
+			}
 		}
 	}
 }

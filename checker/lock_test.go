@@ -343,3 +343,62 @@ func TestLockConfirmAfterATrueRollback(t *testing.T) {
 		}
 	}
 }
+
+// TestLockExpiryUpperBound: a committed fenced write proves its session alive; a session must be
+// gone once 2×TTL (+ slack) passed since the latest of its creation, its last renew and the first
+// sight of a new leader (which re-arms every session's timer). Without a leader watch in the
+// history the bound is not judged.
+func TestLockExpiryUpperBound(t *testing.T) {
+	leaders := func(b *lb, at float64, l map[string]string) {
+		b.nemesis(sec(at), history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: l})
+	}
+	one := map[string]string{"n1": "n1", "n2": "n1", "n3": "n1"}
+	moved := map[string]string{"n1": "", "n2": "n2", "n3": "n2"}
+	back := map[string]string{"n1": "n2", "n2": "n2", "n3": "n2"} // n1 comes back: no new leader
+	build := func(watch, newLeader bool, renewAt float64, lastWrite float64) []history.Op {
+		b := &lb{}
+		b.nemesis(0, history.FPhase, history.NemesisEvent{Event: history.PhaseWorkload})
+		if watch {
+			leaders(b, 0.01, one)
+		}
+		b.session(0.02, 0, "l0", "s1", "none")
+		b.acquire(0.1, 0.2, 0, "l0", "s1", 10, 1)
+		b.write(5, 5.1, 0, "l0", "s1", 1, history.OK, 11, "s1", 1)
+		if watch && newLeader {
+			leaders(b, 8, moved)
+			leaders(b, 12, back)
+		}
+		if renewAt > 0 {
+			b.step("renew", renewAt, renewAt+0.1, 0, "l0", "s1", history.OK)
+		}
+		b.write(lastWrite, lastWrite+0.1, 0, "l0", "s1", 2, history.OK, 12, "s1", 1)
+		b.nemesis(sec(lastWrite+1), history.FPhase, history.NemesisEvent{Event: history.PhaseHeal})
+		b.final(lastWrite+2, 9, "l0", "s1", 13, 1, 2)
+		return b.ops
+	}
+	for _, tc := range []struct {
+		name               string
+		watch, newLeader   bool
+		renewAt, lastWrite float64
+		want               Validity
+		silent             float64 // the measured longest silence
+	}{
+		{"alive-within-2ttl", true, false, 0, 24.9, Valid, 24.88},
+		{"alive-past-2ttl-plus-slack", true, false, 0, 25.1, Invalid, 25.08},
+		{"new-leader-re-armed-it", true, true, 0, 32.9, Valid, 24.9},
+		{"alive-past-the-re-armed-bound", true, true, 0, 33.1, Invalid, 25.1},
+		{"renewed", true, false, 20, 45, Valid, 24.9},
+		{"renewed-then-outlived", true, false, 20, 45.2, Invalid, 25.1},
+		{"no-leader-watch", false, false, 0, 60, Valid, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, d := checkLock(t, build(tc.watch, tc.newLeader, tc.renewAt, tc.lastWrite))
+			if r.Valid != tc.want || tc.want == Invalid && (d.Violations[LockExpiry] != 1 || len(d.Violations) != 1) {
+				t.Fatalf("got %v %v (%s), want %v with one expiry violation", r.Valid, d.Violations, r.Error, tc.want)
+			}
+			if d.Expiry.Checked != tc.watch || d.Expiry.MaxSilentS != tc.silent {
+				t.Errorf("expiry details %+v, want checked=%v max silence %.3f s", d.Expiry, tc.watch, tc.silent)
+			}
+		})
+	}
+}

@@ -91,7 +91,7 @@ func TestSelftestDetectsEverySeededBug(t *testing.T) {
 	o.TimeLimit = 10 * time.Second
 	o.NemesisInterval = 3 * time.Second
 	o.Seed = 1
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 16*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
 	rows, ok, err := Selftest(ctx, o, nil, &log)

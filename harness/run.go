@@ -252,6 +252,7 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 		if len(faults) > 0 {
 			wg.Go(func() { nerr = nem.Run(wctx) })
 		}
+		wg.Go(func() { watchLeaders(wctx, cl, r.rec) })
 		prog := newProgress()
 		r.rec.Watch(prog.observe)
 		defer r.rec.Watch(nil)

@@ -25,6 +25,9 @@ type SeededBug struct {
 	Shapes    []string // partition shapes to draw from (empty: all)
 	Signal    string   // restart signal (empty: the base options')
 	Rolling   bool     // restart stops the nodes one after another
+	// Interval replaces the base options' nemesis interval (0: keep it): a bug that shows only
+	// after a quiet spell longer than the fault needs fewer, longer-spaced faults.
+	Interval time.Duration
 	// Lock is the lock workload's shape (nil: the base options').
 	Lock *workloads.LockShape
 	// MinTimeLimit lengthens a shorter run: a bug that needs a rarer fault draws more faults.
@@ -58,6 +61,11 @@ var SeededBugs = []SeededBug{
 	{Name: "local-check-session", Workload: "lock", ReadMode: "consistent", Nemesis: nil,
 		Lock: &workloads.LockShape{Sessions: workloads.LockSessionsMixed}, // short holds only: many hand-overs
 		Why:  "a follower that has not yet applied an acquisition judges the new holder's check-session on its own state and rolls the fenced write back, while a consistent read shows the holder still holds the lock"},
+	{Name: "session-timers-not-rearmed", Workload: "lock", ReadMode: "consistent", Nemesis: []string{"partition"},
+		Shapes: []string{"isolate-leader"}, Interval: 15 * time.Second,
+		Lock:         &workloads.LockShape{Stall: 1, Sessions: workloads.LockSessionsTTL},
+		MinTimeLimit: 80 * time.Second, // leader changes at about 16 s and 46 s; each is followed by 29 s without one, past the 25 s bound
+		Why:          "every holder stalls with a TTL-only session while a partition isolates the leader every 30 s: the new leader arms no timer for the sessions it inherits, and a stalled holder's fenced writes still commit more than 2×TTL after the leader change"},
 	{Name: "skip-fsync", Workload: "register", ReadMode: "consistent", Nemesis: []string{"power"},
 		MinTimeLimit: 30 * time.Second, // a loss of every server: seeds 1–10 each drew one in 30 s
 		Why:          "a power loss rolls a server's Raft log, term and vote back to its last fsync (bbolt's first): of every server, acknowledged writes vanish; of one, it forgets its vote and log"},
@@ -99,6 +107,9 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 				o.setLockShape(*bug.Lock)
 			}
 			o.RestartRolling = bug.Rolling
+			if bug.Interval > 0 {
+				o.NemesisInterval = bug.Interval
+			}
 			o.TimeLimit = max(o.TimeLimit, bug.MinTimeLimit)
 			if bug.Signal != "" {
 				o.RestartSignal = bug.Signal
@@ -107,7 +118,7 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			if unsafe {
 				o.Unsafe = []string{bug.Name}
 			} else {
-				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs, o.PartitionShapes, o.RestartSignal, o.RestartRolling, o.LockShape())
+				key := fmt.Sprint(o.Workload, o.ReadMode, o.Nemesis, o.AgentArgs, o.PartitionShapes, o.RestartSignal, o.RestartRolling, o.LockShape(), o.NemesisInterval, o.TimeLimit)
 				if correctDone[key] {
 					continue
 				}

@@ -27,7 +27,7 @@ import (
 // Consul commits only while the session holds the lock.
 //
 // How long a holding lasts and how it ends is the shape (Config.Lock): a share of holdings stall
-// (held 1.2–3 TTLs without a renew, as a hung client, so that the session expires); of the others
+// (held 1.2–6 TTLs without a renew, as a hung client, so that the session expires); of the others
 // one in eight holds up to lockLongHoldMax, renewing, and the rest 0.3–2 s. A holder stops when
 // the hold time is over, when a fenced write is rolled back, or when api.Lock's channel reports the
 // lock lost; then it releases (Unlock) and destroys its session — or, for a share of holders
@@ -66,7 +66,7 @@ const (
 	lockLongEvery   = 8                      // … (of those that do not stall) …
 	lockLongHoldMax = 30 * time.Second       // … holds up to this long, as a leader would, long enough to outlast a fault
 	lockStallMin    = LockSessionTTL * 6 / 5 // a stalled holder holds this long at least: past 1×TTL …
-	lockStallMax    = 3 * LockSessionTTL     // … and at most this long: past 2×TTL, so that its session expires
+	lockStallMax    = 6 * LockSessionTTL     // … and at most this long: past 2×TTL, so that its session expires (then its fenced write is rolled back and it stops), and long enough to outlive a leader change by 2×TTL
 	lockMonitorTry  = 3                      // api.LockOptions.MonitorRetries, as `consul lock` (-monitor-retry=3) …
 	lockMonitorWait = 1 * time.Second        // … and its MonitorRetryTime
 	lockWriteEvery  = 100 * time.Millisecond // pause between a holder's fenced writes
@@ -92,7 +92,7 @@ var LockSessionKinds = []string{LockSessionsMixed, LockSessionsNode, LockSession
 // LockShape is how the lock workload's holdings last and end. The zero value has no stalled
 // holders, no abandons and mixed sessions; DefaultLockShape is the harness's default.
 type LockShape struct {
-	// Stall is the share of holdings (0–1) that never renew and hold 1.2–3 TTLs: their sessions
+	// Stall is the share of holdings (0–1) that never renew and hold 1.2–6 TTLs: their sessions
 	// expire (at 2×TTL in Consul) while they hold.
 	Stall float64
 	// Abandon is the share of holders (0–1) that end by destroying their session without

@@ -49,7 +49,7 @@ func loadFlags(f *pflag.FlagSet, o *harness.Options) {
 
 // lockFlags: the lock workload's shape (run).
 func lockFlags(f *pflag.FlagSet, o *harness.Options) {
-	f.Float64Var(&o.LockStall, "lock-stall", o.LockStall, "lock workload: share of holdings (0-1) that never renew and hold 12-30 s, so that their sessions expire")
+	f.Float64Var(&o.LockStall, "lock-stall", o.LockStall, "lock workload: share of holdings (0-1) that never renew and hold 12-60 s, so that their sessions expire")
 	f.Float64Var(&o.LockAbandon, "lock-abandon", o.LockAbandon, "lock workload: share of holders (0-1) that destroy their session without releasing (Consul applies the lock-delay)")
 	f.StringVar(&o.LockSessions, "lock-sessions", o.LockSessions, "lock workload: sessions with the node's serfHealth check: "+strings.Join(workloads.LockSessionKinds, ", ")+" (mixed: half TTL-only, ttl: all TTL-only)")
 }
