@@ -12,13 +12,15 @@ import (
 // lockTimelineView is one lock's holders over the whole run, for the lock workload's report
 // section: a lane per process that held the lock, a bar per holding from its acquisition to the
 // moment its holder stopped believing it held the lock (noticed the loss or began to release),
-// the part of that belief that overlapped a later holder's marked, and the fault windows shaded.
+// the part of that belief that overlapped a later holder's marked, the fault windows shaded and
+// every new leader the harness's leader watch saw drawn as a dashed line.
 type lockTimelineView struct {
 	Lock     string
 	Holdings int
 	Overlaps int
 	Omitted  int // holdings of processes beyond maxLockLanes, not drawn
 	TL       timeline
+	x        func(t int64) int // history time to the timeline's x
 }
 
 // maxLockLanes bounds a lock's timeline: later processes are left out, and the page says how many holdings.
@@ -34,7 +36,11 @@ func lockTimelines(ops []history.Op, end int64, faults []faultWindow) []lockTime
 	slices.Sort(locks)
 	var out []lockTimelineView
 	for _, l := range locks {
-		out = append(out, lockTimeline(l, a.Holdings[l], end, faults))
+		v := lockTimeline(l, a.Holdings[l], end, faults)
+		for _, t := range a.NewLeaders {
+			v.TL.Marks = append(v.TL.Marks, tick{X: v.x(t), Label: fmt.Sprintf("a new leader first seen at %.3f s (sessions' TTL timers re-armed)", float64(t)/1e9)})
+		}
+		out = append(out, v)
 	}
 	return out
 }
@@ -105,6 +111,6 @@ func lockTimeline(l string, hs []*checker.LockHolding, end int64, faults []fault
 		t := lo + (hi-lo)*int64(i)/5
 		tl.Ticks = append(tl.Ticks, tick{X: x(t), Label: fmt.Sprintf("%.1f s", float64(t)/1e9)})
 	}
-	v.TL = tl
+	v.TL, v.x = tl, x
 	return v
 }

@@ -48,6 +48,18 @@ func TestLockTimelines(t *testing.T) {
 	if over.Class != "info" || !strings.Contains(over.Title, "s2") || over.X <= tl.Bars[0].X {
 		t.Errorf("overlap bar %+v", over)
 	}
+	if len(tl.Marks) != 0 {
+		t.Errorf("marks %+v without a leader watch", tl.Marks)
+	}
+	// With the leader watch: the leader the workload began with is no mark, a new one is.
+	w := &hist{}
+	w.add(0, history.NemesisProcess, history.Info, history.FPhase, "", history.NemesisEvent{Event: history.PhaseWorkload})
+	w.add(0.01, history.NemesisProcess, history.Info, history.FLeader, "", history.NemesisEvent{Event: history.EventObserved, Leaders: map[string]string{"n1": "n1", "n2": "n1"}})
+	w.add(5, history.NemesisProcess, history.Info, history.FLeader, "", history.NemesisEvent{Event: history.EventObserved, Leaders: map[string]string{"n1": "", "n2": "n2"}})
+	w.ops = append(w.ops, h.ops...)
+	if m := lockTimelines(w.ops, 10e9, nil)[0].TL.Marks; len(m) != 1 || !strings.Contains(m[0].Label, "5.000 s") {
+		t.Errorf("marks %+v, want one new leader at 5 s", m)
+	}
 	many := &hist{}
 	for p := range history.Process(maxLockLanes + 3) {
 		sid := fmt.Sprintf("s%d", p)

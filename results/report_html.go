@@ -20,7 +20,7 @@ svg.plot,.plot svg{max-width:100%;height:auto;display:block}
 .tl .ok{fill:#9ecae1;stroke:#1f77b4}.tl .fail{fill:#fcbba1;stroke:#d62728}.tl .info{fill:#fdd0a2;stroke:#ff7f0e}
 .tl .pending{fill:#eee;stroke:#999;stroke-dasharray:4 2}.tl .anomaly{stroke:#000;stroke-width:3}
 .tl text{font-size:11px;font-family:ui-monospace,Menlo,monospace}.tl .fault{fill:#999;fill-opacity:.18}
-.tl .lane{fill:#444}.tl .axis{stroke:#bbb}
+.tl .lane{fill:#444}.tl .axis{stroke:#bbb}.tl .leader line{stroke:#2a6fdb;stroke-width:2;stroke-dasharray:4 3}
 form.filter{margin:1em 0}form.filter *{margin-right:.5em}
 `
 
@@ -75,7 +75,7 @@ const reportHTML = `<!doctype html>
 {{end}}
 
 {{if .Locks}}<h2 id="locks">Lock holders</h2>
-<p class="muted">One lane per process that held the lock; a bar from the acquisition to the moment the holder stopped believing it held the lock (noticed the loss or began to release); orange: a later holder had already acquired it; shaded: faults.</p>
+<p class="muted">One lane per process that held the lock; a bar from the acquisition to the moment the holder stopped believing it held the lock (noticed the loss or began to release); orange: a later holder had already acquired it; shaded: faults; blue dashed lines: a new leader first seen by the harness's leader watch (a new Consul leader re-arms every session's TTL timer).</p>
 {{range .Locks}}{{$lt := .}}<h3>lock <code>{{.Lock}}</code>: {{.Holdings}} holdings, {{.Overlaps}} overlapping beliefs</h3>
 {{if .Omitted}}<p class="muted">{{.Omitted}} holdings of later processes are not drawn.</p>{{end}}
 {{with .TL}}<svg class="tl plot" xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="holders of lock {{$lt.Lock}}">
@@ -83,6 +83,7 @@ const reportHTML = `<!doctype html>
 {{end}}{{range .Lanes}}<text class="lane" x="4" y="{{.Y}}">{{.Label}}</text>
 {{end}}{{range .Bars}}<g><title>{{.Title}}</title><rect class="{{.Class}}{{if .Anomaly}} anomaly{{end}}" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"></rect></g>
 {{end}}{{range .Ticks}}<line class="axis" x1="{{.X}}" x2="{{.X}}" y1="16" y2="{{$lt.TL.AxisY}}"></line><text x="{{.X}}" y="{{$lt.TL.Height}}" dy="-6">{{.Label}}</text>
+{{end}}{{range .Marks}}<g class="leader"><title>{{.Label}}</title><line x1="{{.X}}" x2="{{.X}}" y1="16" y2="{{$lt.TL.AxisY}}"></line></g>
 {{end}}</svg>{{end}}{{end}}{{end}}
 
 <h2 id="checkers">Checkers</h2>

@@ -17,6 +17,7 @@ type timeline struct {
 	Bars          []bar
 	Ticks         []tick
 	Faults        []timelineFault
+	Marks         []tick // instants drawn as dashed lines, Label as their tooltip (the lock timeline: new leaders)
 }
 
 type lane struct {
