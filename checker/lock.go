@@ -41,9 +41,10 @@ const NameLock = "lock"
 //     lock key (confirm) must not show it still held by the session with the acquisition's LockIndex.
 //   - sessions expire: a committed fenced write shows its session alive when it was invoked, which
 //     must be no later than TTLMultiplier × TTL (plus ExpirySlack) after the latest of the
-//     session's creation, its last renew and the first sight of a new leader (a new Consul leader
-//     re-arms every session's timer at a full period). It is judged only on a history with the
-//     harness's leader watch (leader observations during the workload).
+//     session's creation, its last renew and the first sight of a new leadership term (a new
+//     Consul leader, or the same one re-elected, re-arms every session's timer at a full period).
+//     It is judged only on a history with the harness's leader watch (leader observations during
+//     the workload).
 //
 // Consul documents that a holder cut off from the cluster believes it holds the lock until it
 // notices; the overlap of such beliefs (from one holder's acquisition to the moment the previous
@@ -158,8 +159,9 @@ type LockAnalysis struct {
 	// LeaderWatch is the leader watch's span of the workload (the first leader observation after
 	// the workload began, to the heal phase or the end); From < 0 when the history has no watch.
 	LeaderWatch struct{ From, To int64 }
-	// NewLeaders are the times the watch first saw a leader that no node had named in the
-	// observation before (a new Consul leader re-arms every session's TTL timer).
+	// NewLeaders are the times the watch first saw a leader that had not named itself in the
+	// observation before: a new leadership term (a new Consul leader re-arms every session's TTL
+	// timer), of another server or of the same one after it stepped down.
 	NewLeaders []int64
 }
 
@@ -375,23 +377,17 @@ func (a *LockAnalysis) watchLeaders(op *history.Op, workload *bool, last *map[st
 			a.LeaderWatch.From = op.Time
 		}
 		for _, l := range ev.Leaders {
-			if *last != nil && l != "" && !namesLeader(*last, l) { // the first observation is the leader the workload began with
+			// The first observation is the leader the workload began with; after it, a leader named
+			// now that did not name itself in the observation before holds a new term: another
+			// server, or the same one re-elected (on Consul 1.20.1, whose raft has no pre-vote, a
+			// healed server's higher term makes the leader step down and win again).
+			if *last != nil && l != "" && (*last)[l] != l {
 				a.NewLeaders = append(a.NewLeaders, op.Time)
 				break
 			}
 		}
 		*last = ev.Leaders
 	}
-}
-
-// namesLeader reports whether some node of leaders names l.
-func namesLeader(leaders map[string]string, l string) bool {
-	for _, x := range leaders {
-		if x == l {
-			return true
-		}
-	}
-	return false
 }
 
 // LockDetails is Result.Details of Lock.
@@ -415,7 +411,7 @@ type LockDetails struct {
 
 // LockExpiryInfo is what the upper TTL bound was judged on: a session must be gone once
 // TTLMultiplier×TTL (plus the slack) has passed since the latest of its creation, its last renew
-// and the first sight of a new leader; the longest such silence a session was seen to survive
+// and the first sight of a new leadership term; the longest such silence a session was seen to survive
 // (a committed fenced write invoked that long after its anchor) is measured.
 type LockExpiryInfo struct {
 	Checked    bool    `json:"checked"`
@@ -681,7 +677,7 @@ func lockEndedEarly(l string, hs []*LockHolding, mult int, byOp map[int64]*histo
 // lockOutlived: a committed fenced write proves its session still existed when it was invoked.
 // Consul invalidates a session once TTLMultiplier×TTL passes without a renew, and a new leader
 // gives every session a full period when it takes over; so a session seen holding later than
-// that after the latest of its creation, its last renew and the first sight of a new leader
+// that after the latest of its creation, its last renew and the first sight of a new leadership term
 // (plus the slack) outlived its TTL. Only writes inside the leader watch are judged, and not
 // those of a session with a renew of unknown outcome.
 func lockOutlived(l string, hs []*LockHolding, a *LockAnalysis, mult int, slack time.Duration, e *LockExpiryInfo, byOp map[int64]*history.Op, add func(lockViolation)) {
@@ -710,7 +706,7 @@ func lockOutlived(l string, hs []*LockHolding, a *LockAnalysis, mult int, slack 
 				what := "its creation"
 				switch anchor {
 				case latest(a.NewLeaders, w.Invoke):
-					what = "the first sight of a new leader"
+					what = "the first sight of a new leadership term"
 				case latest(h.RenewsDone, w.Invoke):
 					what = "its last renew"
 				}

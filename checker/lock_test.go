@@ -355,7 +355,8 @@ func TestLockExpiryUpperBound(t *testing.T) {
 	one := map[string]string{"n1": "n1", "n2": "n1", "n3": "n1"}
 	moved := map[string]string{"n1": "", "n2": "n2", "n3": "n2"}
 	back := map[string]string{"n1": "n2", "n2": "n2", "n3": "n2"} // n1 comes back: no new leader
-	build := func(watch, newLeader bool, renewAt float64, lastWrite float64) []history.Op {
+	stepped := map[string]string{"n1": "n2", "n2": "", "n3": ""}  // n2 stepped down (n1 has not noticed) …
+	build := func(watch, newLeader, reElected bool, renewAt float64, lastWrite float64) []history.Op {
 		b := &lb{}
 		b.nemesis(0, history.FPhase, history.NemesisEvent{Event: history.PhaseWorkload})
 		if watch {
@@ -368,6 +369,10 @@ func TestLockExpiryUpperBound(t *testing.T) {
 			leaders(b, 8, moved)
 			leaders(b, 12, back)
 		}
+		if watch && reElected {
+			leaders(b, 15, stepped)
+			leaders(b, 16, back) // … and won again: a new term of the same leader
+		}
 		if renewAt > 0 {
 			b.step("renew", renewAt, renewAt+0.1, 0, "l0", "s1", history.OK)
 		}
@@ -377,22 +382,24 @@ func TestLockExpiryUpperBound(t *testing.T) {
 		return b.ops
 	}
 	for _, tc := range []struct {
-		name               string
-		watch, newLeader   bool
-		renewAt, lastWrite float64
-		want               Validity
-		silent             float64 // the measured longest silence
+		name                        string
+		watch, newLeader, reElected bool
+		renewAt, lastWrite          float64
+		want                        Validity
+		silent                      float64 // the measured longest silence
 	}{
-		{"alive-within-2ttl", true, false, 0, 24.9, Valid, 24.88},
-		{"alive-past-2ttl-plus-slack", true, false, 0, 25.1, Invalid, 25.08},
-		{"new-leader-re-armed-it", true, true, 0, 32.9, Valid, 24.9},
-		{"alive-past-the-re-armed-bound", true, true, 0, 33.1, Invalid, 25.1},
-		{"renewed", true, false, 20, 45, Valid, 24.9},
-		{"renewed-then-outlived", true, false, 20, 45.2, Invalid, 25.1},
-		{"no-leader-watch", false, false, 0, 60, Valid, 0},
+		{"alive-within-2ttl", true, false, false, 0, 24.9, Valid, 24.88},
+		{"alive-past-2ttl-plus-slack", true, false, false, 0, 25.1, Invalid, 25.08},
+		{"new-leader-re-armed-it", true, true, false, 0, 32.9, Valid, 24.9},
+		{"alive-past-the-re-armed-bound", true, true, false, 0, 33.1, Invalid, 25.1},
+		{"same-leader-re-elected-re-armed-it", true, true, true, 0, 40.9, Valid, 24.9},
+		{"alive-past-the-re-election-bound", true, true, true, 0, 41.1, Invalid, 25.1},
+		{"renewed", true, false, false, 20, 45, Valid, 24.9},
+		{"renewed-then-outlived", true, false, false, 20, 45.2, Invalid, 25.1},
+		{"no-leader-watch", false, false, false, 0, 60, Valid, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, d := checkLock(t, build(tc.watch, tc.newLeader, tc.renewAt, tc.lastWrite))
+			r, d := checkLock(t, build(tc.watch, tc.newLeader, tc.reElected, tc.renewAt, tc.lastWrite))
 			if r.Valid != tc.want || tc.want == Invalid && (d.Violations[LockExpiry] != 1 || len(d.Violations) != 1) {
 				t.Fatalf("got %v %v (%s), want %v with one expiry violation", r.Valid, d.Violations, r.Error, tc.want)
 			}

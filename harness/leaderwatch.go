@@ -11,7 +11,8 @@ import (
 // Leader watch: while the workload runs, every node is asked for its leader a few times a second
 // and each change of the answers is recorded (a leader event, observed). Checkers that depend on
 // when leadership moved read it: a new Consul leader re-arms every session's TTL timer, so the
-// lock checker's bound on a session's life starts again at the first observation of a new leader.
+// lock checker's bound on a session's life starts again at the first observation of a new term (a
+// leader named that had not named itself in the observation before).
 const (
 	leaderWatchEvery   = 250 * time.Millisecond
 	leaderWatchTimeout = time.Second // a paused or cut-off node answers "" after this

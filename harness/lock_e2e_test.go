@@ -35,7 +35,8 @@ func TestLockWorkloadOnTheAgentUnderPartition(t *testing.T) {
 }
 
 // checkLockRun checks a valid lock run: the lock checker judged it valid, locks changed hands,
-// fenced writes committed, a partition was started and the report draws lock l0's holders.
+// fenced writes committed, the leader watch let the expiry bound be judged, a partition was
+// started and the report draws lock l0's holders.
 func checkLockRun(t *testing.T, out *Outcome) {
 	t.Helper()
 	r := out.Results.Checkers[checker.NameLock]
@@ -52,6 +53,9 @@ func checkLockRun(t *testing.T, out *Outcome) {
 	}
 	if d.Locks < 1 || d.Holdings < 2 || d.FencedOK < 10 { // one hold in four lasts up to 25 s
 		t.Errorf("too little happened on Consul: %+v", d)
+	}
+	if !d.Expiry.Checked {
+		t.Errorf("the expiry bound was not judged (%s): the leader watch recorded nothing", d.Expiry.Why)
 	}
 	page, err := os.ReadFile(filepath.Join(out.Dir, results.ReportFile))
 	if err != nil {
