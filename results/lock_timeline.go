@@ -13,7 +13,7 @@ import (
 // section: a lane per process that held the lock, a bar per holding from its acquisition to the
 // moment its holder stopped believing it held the lock (noticed the loss or began to release),
 // the part of that belief that overlapped a later holder's marked, the fault windows shaded and
-// every new leader the harness's leader watch saw drawn as a dashed line.
+// every new leadership term the harness's leader watch saw drawn as a dashed line.
 type lockTimelineView struct {
 	Lock     string
 	Holdings int
@@ -38,7 +38,7 @@ func lockTimelines(ops []history.Op, end int64, faults []faultWindow) []lockTime
 	for _, l := range locks {
 		v := lockTimeline(l, a.Holdings[l], end, faults)
 		for _, t := range a.NewLeaders {
-			v.TL.Marks = append(v.TL.Marks, tick{X: v.x(t), Label: fmt.Sprintf("a new leader first seen at %.3f s (sessions' TTL timers re-armed)", float64(t)/1e9)})
+			v.TL.Marks = append(v.TL.Marks, tick{X: v.x(t), Label: fmt.Sprintf("a new leadership term first seen at %.3f s (sessions' TTL timers re-armed)", float64(t)/1e9)})
 		}
 		out = append(out, v)
 	}

@@ -75,7 +75,7 @@ const reportHTML = `<!doctype html>
 {{end}}
 
 {{if .Locks}}<h2 id="locks">Lock holders</h2>
-<p class="muted">One lane per process that held the lock; a bar from the acquisition to the moment the holder stopped believing it held the lock (noticed the loss or began to release); orange: a later holder had already acquired it; shaded: faults; blue dashed lines: a new leader first seen by the harness's leader watch (a new Consul leader re-arms every session's TTL timer).</p>
+<p class="muted">One lane per process that held the lock; a bar from the acquisition to the moment the holder stopped believing it held the lock (noticed the loss or began to release); orange: a later holder had already acquired it; shaded: faults; blue dashed lines: a new leadership term first seen by the harness's leader watch (a new leader, or the same one re-elected: Consul's new leader re-arms every session's TTL timer).</p>
 {{range .Locks}}{{$lt := .}}<h3>lock <code>{{.Lock}}</code>: {{.Holdings}} holdings, {{.Overlaps}} overlapping beliefs</h3>
 {{if .Omitted}}<p class="muted">{{.Omitted}} holdings of later processes are not drawn.</p>{{end}}
 {{with .TL}}<svg class="tl plot" xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="holders of lock {{$lt.Lock}}">
