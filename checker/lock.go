@@ -360,8 +360,8 @@ func AnalyzeLocks(ops []history.Op) *LockAnalysis {
 // watchLeaders follows the workload phase and the leader watch's observations in it (see
 // LockAnalysis.LeaderWatch and NewLeaders).
 func (a *LockAnalysis) watchLeaders(op *history.Op, workload *bool, last *map[string]string) {
-	var ev history.NemesisEvent
-	if json.Unmarshal(op.Value, &ev) != nil {
+	ev, ok := nemesisEvent(op)
+	if !ok {
 		return
 	}
 	switch {
@@ -699,15 +699,16 @@ func lockOutlived(l string, hs []*LockHolding, a *LockAnalysis, mult int, slack 
 			if w.Type != history.OK || w.Invoke < a.LeaderWatch.From || w.Invoke > a.LeaderWatch.To {
 				continue
 			}
-			anchor := max(h.CreateDone, latest(h.RenewsDone, w.Invoke), latest(a.NewLeaders, w.Invoke))
+			renew, term := latest(h.RenewsDone, w.Invoke), latest(a.NewLeaders, w.Invoke)
+			anchor := max(h.CreateDone, renew, term)
 			silent := w.Invoke - anchor
 			e.MaxSilentS = max(e.MaxSilentS, math.Round(float64(silent)/1e6)/1e3)
 			if bound := int64(mult)*int64(h.TTL) + int64(slack); silent > bound {
 				what := "its creation"
 				switch anchor {
-				case latest(a.NewLeaders, w.Invoke):
+				case term:
 					what = "the first sight of a new leadership term"
-				case latest(h.RenewsDone, w.Invoke):
+				case renew:
 					what = "its last renew"
 				}
 				add(lockViolation{kind: LockExpiry, op: byOp[w.OpIndex], key: l,

@@ -20,7 +20,6 @@ type lockTimelineView struct {
 	Overlaps int
 	Omitted  int // holdings of processes beyond maxLockLanes, not drawn
 	TL       timeline
-	x        func(t int64) int // history time to the timeline's x
 }
 
 // maxLockLanes bounds a lock's timeline: later processes are left out, and the page says how many holdings.
@@ -36,16 +35,12 @@ func lockTimelines(ops []history.Op, end int64, faults []faultWindow) []lockTime
 	slices.Sort(locks)
 	var out []lockTimelineView
 	for _, l := range locks {
-		v := lockTimeline(l, a.Holdings[l], end, faults)
-		for _, t := range a.NewLeaders {
-			v.TL.Marks = append(v.TL.Marks, tick{X: v.x(t), Label: fmt.Sprintf("a new leadership term first seen at %.3f s (sessions' TTL timers re-armed)", float64(t)/1e9)})
-		}
-		out = append(out, v)
+		out = append(out, lockTimeline(l, a.Holdings[l], end, faults, a.NewLeaders))
 	}
 	return out
 }
 
-func lockTimeline(l string, hs []*checker.LockHolding, end int64, faults []faultWindow) lockTimelineView {
+func lockTimeline(l string, hs []*checker.LockHolding, end int64, faults []faultWindow, newTerms []int64) lockTimelineView {
 	v := lockTimelineView{Lock: l, Holdings: len(hs)}
 	lo, hi := int64(0), max(end, 1)
 	x := func(t int64) int {
@@ -111,6 +106,9 @@ func lockTimeline(l string, hs []*checker.LockHolding, end int64, faults []fault
 		t := lo + (hi-lo)*int64(i)/5
 		tl.Ticks = append(tl.Ticks, tick{X: x(t), Label: fmt.Sprintf("%.1f s", float64(t)/1e9)})
 	}
-	v.TL, v.x = tl, x
+	for _, t := range newTerms {
+		tl.Marks = append(tl.Marks, tick{X: x(t), Label: fmt.Sprintf("a new leadership term first seen at %.3f s (sessions' TTL timers re-armed)", float64(t)/1e9)})
+	}
+	v.TL = tl
 	return v
 }
