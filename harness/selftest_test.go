@@ -7,6 +7,7 @@ import (
 
 	"github.com/raftcheck/harness/agent"
 	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/workloads"
 )
 
@@ -61,5 +62,27 @@ func TestPrintSelftestNamesErrors(t *testing.T) {
 	}
 	if strings.Count(out, "cannot build") != 1 {
 		t.Errorf("error printed %d times:\n%s", strings.Count(out, "cannot build"), out)
+	}
+}
+
+// TestMissedDigestSaysWhatTheCheckersSaw: an undetected bug's row carries every checker's verdict
+// and the start of its details, in name order, with long details cut; PrintSelftest shows it.
+func TestMissedDigestSaysWhatTheCheckersSaw(t *testing.T) {
+	res := results.Results{Valid: checker.Valid, Ops: 1234, Checkers: map[string]checker.Result{
+		"stats":    {Valid: checker.Valid, Details: map[string]int{"ok": 1200}},
+		"lock":     {Valid: checker.Valid, Details: map[string]string{"holdings": strings.Repeat("x", 1000)}},
+		"liveness": {Valid: checker.Unknown, NotApplicable: "no phases"},
+	}}
+	d := missedDigest(res)
+	if !strings.HasPrefix(d, "1234 ops; liveness unknown (not applicable: no phases); lock true {\"holdings\":\"xxx") {
+		t.Errorf("digest %q", d)
+	}
+	if !strings.Contains(d, "…; stats true {\"ok\":1200}") || len([]rune(d)) > 600 {
+		t.Errorf("digest not cut or stats missing (%d runes): %q", len([]rune(d)), d)
+	}
+	var b strings.Builder
+	PrintSelftest(&b, []SelftestRow{{Bug: "local-check-session", Verdict: checker.Valid, Seconds: -1, Dir: "d", Missed: d}})
+	if !strings.Contains(b.String(), "local-check-session not detected: 1234 ops") {
+		t.Errorf("table:\n%s", b.String())
 	}
 }
