@@ -197,6 +197,7 @@ func (a *Agent) setupRaft(advertise net.IP) error {
 	rc.HeartbeatTimeout = cfg.RaftHeartbeatTimeout
 	rc.ElectionTimeout = cfg.RaftElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.RaftLeaderLeaseTimeout
+	rc.PreVoteDisabled = cfg.RaftNoPreVote
 	// Raft's default, as Consul: with values up to 512 KiB, 256 entries could make one ~130 MB
 	// AppendEntries message (64: at most 32 MiB).
 	rc.MaxAppendEntries = maxAppendEntries

@@ -45,6 +45,11 @@ type Config struct {
 	RaftHeartbeatTimeout   time.Duration // -raft-heartbeat-timeout
 	RaftElectionTimeout    time.Duration // -raft-election-timeout
 	RaftLeaderLeaseTimeout time.Duration // -raft-leader-lease-timeout
+	// RaftNoPreVote turns off hashicorp/raft's pre-vote (v1.7's default): with it, a server cut
+	// off from the leader asks whether it could win before it raises its term, so a partitioned
+	// server that rejoins does not depose a healthy leader. Consul 1.20.1 builds with raft v1.5.0,
+	// which has no pre-vote: -raft-prevote=false behaves as it does on a heal.
+	RaftNoPreVote bool // -raft-prevote=false
 
 	// GossipProfile selects memberlist's timing: "lan" (memberlist.DefaultLANConfig, as
 	// Consul) or "local" (DefaultLocalConfig: 1s probes, failure detected in ~2-3s).
@@ -207,6 +212,7 @@ func ParseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.DurationVar(&c.RaftHeartbeatTimeout, "raft-heartbeat-timeout", c.RaftHeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&c.RaftElectionTimeout, "raft-election-timeout", c.RaftElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&c.RaftLeaderLeaseTimeout, "raft-leader-lease-timeout", c.RaftLeaderLeaseTimeout, "Raft leader lease timeout")
+	preVote := fs.Bool("raft-prevote", true, "Raft pre-vote (false: as Consul 1.20.1's raft v1.5.0, a rejoining server deposes the leader)")
 	fs.StringVar(&c.GossipProfile, "gossip-profile", c.GossipProfile, "gossip timing: lan or local (fast failure detection)")
 	fs.DurationVar(&c.HoldTimeout, "rpc-hold-timeout", c.HoldTimeout, "how long a request waits for a leader")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", c.ReconcileInterval, "leader's full reconcile interval")
@@ -221,6 +227,7 @@ func ParseFlags(args []string, output io.Writer) (*Config, error) {
 		}
 		return nil, &UsageError{Msg: err.Error() + " (run 'agent -h' for the flag list)"}
 	}
+	c.RaftNoPreVote = !*preVote
 	if fs.NArg() > 0 {
 		return nil, &UsageError{Msg: fmt.Sprintf("unexpected argument %q: flags only", fs.Arg(0))}
 	}

@@ -52,6 +52,12 @@ func TestParseFlags(t *testing.T) {
 	if cfg.LeaveOnTerminate || !cfg.SkipLeaveOnInterrupt {
 		t.Error("server leave defaults are wrong")
 	}
+	if cfg.RaftNoPreVote {
+		t.Error("pre-vote should be on by default (hashicorp/raft v1.7)")
+	}
+	if cfg, _ = ParseFlags(append(base, "-raft-prevote=false"), io.Discard); cfg == nil || !cfg.RaftNoPreVote {
+		t.Errorf("-raft-prevote=false did not turn pre-vote off: %+v", cfg)
+	}
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -35,6 +35,9 @@ type LivenessDetails struct {
 	FinalOpsNotOK    int    `json:"final_ops_not_ok"`
 	LastObservation  any    `json:"last_observation,omitempty"` // leaders map of the last observation, when none agreed
 	ObservationCount int    `json:"observations"`
+	// PartitionHeals is what the partitions' ends during the workload did to the leader
+	// (measured, not judged); nil when none ended while the leader watch ran.
+	PartitionHeals *PartitionHeals `json:"partition_heals,omitempty"`
 }
 
 func nemesisEvent(op *history.Op) (history.NemesisEvent, bool) {
@@ -47,7 +50,7 @@ func nemesisEvent(op *history.Op) (history.NemesisEvent, bool) {
 
 // Check implements Checker.
 func (Liveness) Check(_ context.Context, ops []history.Op) Result {
-	d := LivenessDetails{HealTime: -1, LeaderTime: -1, RecoveryNanos: -1, FinalReadsTime: -1}
+	d := LivenessDetails{HealTime: -1, LeaderTime: -1, RecoveryNanos: -1, FinalReadsTime: -1, PartitionHeals: partitionHeals(ops)}
 	finalAt, healAt, recoveryAt := -1, -1, -1
 	phases := false
 	for i := range ops {

@@ -26,6 +26,10 @@ const (
 	EventObserved = "observed"
 )
 
+// DetailUndoSeconds is the key, in the Detail of a fault's end line, of the seconds its reversal
+// took: the line is written once the fault is gone, so the heal began that long before it.
+const DetailUndoSeconds = "undo_s"
+
 // Phase names, recorded in order with F == FPhase.
 const (
 	PhaseWorkload   = "workload"    // client operations begin

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -190,14 +191,16 @@ func (f *Fault) End(ctx context.Context) error {
 		if !open {
 			return
 		}
+		began := time.Now()
 		if f.undo != nil {
 			err = f.undo(ctx)
 		}
-		ev := history.NemesisEvent{Event: history.EventEnd, Targets: f.Targets}
+		// The end is recorded once the fault is surely gone; undo_s says how long reversing it
+		// took, so a checker can tell when the heal began to take effect.
+		detail := map[string]any{history.DetailUndoSeconds: math.Round(time.Since(began).Seconds()*1000) / 1000}
+		ev := history.NemesisEvent{Event: history.EventEnd, Targets: f.Targets, Detail: detail}
 		n.mu.Lock()
-		if len(f.ended) > 0 {
-			ev.Detail = f.ended
-		}
+		maps.Copy(detail, f.ended)
 		n.mu.Unlock()
 		if err != nil {
 			ev.Error = err.Error()
