@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"math"
 	"time"
 
 	"github.com/raftcheck/harness/history"
@@ -49,7 +50,7 @@ func (h *healWatch) observe(obs map[string]string, t int64, out *PartitionHeals)
 		h.done = true
 		out.Heals++
 		out.Deposed++
-		out.BackS = append(out.BackS, float64(t-h.at)/1e9)
+		out.BackS = append(out.BackS, round3(float64(t-h.at)/1e9))
 	}
 }
 
@@ -182,3 +183,68 @@ func majorityLeader(obs map[string]string) string {
 	}
 	return ""
 }
+
+// Leaderless measures, from the leader watch during the workload, how long the cluster had no
+// leader a majority of nodes named (itself among them): with one server cut off, the others hold
+// a majority and should elect one within a few election timeouts.
+type Leaderless struct {
+	TotalS float64 `json:"total_s"`
+	MaxS   float64 `json:"max_s"`
+	// MaxFromS is when the longest span began, in seconds since the workload began.
+	MaxFromS float64 `json:"max_from_s"`
+}
+
+// leaderless measures Leaderless on ops; nil when the history has no leader watch.
+func leaderless(ops []history.Op) *Leaderless {
+	var (
+		out      Leaderless
+		seen     bool
+		watching bool
+		start    int64 // workload start
+		from     int64 = -1
+	)
+	end := func(t int64) {
+		if from < 0 {
+			return
+		}
+		span := float64(t-from) / 1e9
+		out.TotalS += span
+		if span > out.MaxS {
+			out.MaxS, out.MaxFromS = span, float64(from-start)/1e9
+		}
+		from = -1
+	}
+	for i := range ops {
+		op := &ops[i]
+		if !op.IsNemesis() || (op.F != history.FPhase && op.F != history.FLeader) {
+			continue
+		}
+		ev, ok := nemesisEvent(op)
+		if !ok {
+			continue
+		}
+		switch {
+		case op.F == history.FPhase && ev.Event == history.PhaseWorkload:
+			watching, start = true, op.Time
+		case op.F == history.FPhase && ev.Event == history.PhaseHeal && watching:
+			end(op.Time)
+			watching = false
+		case op.F == history.FLeader && watching:
+			seen = true
+			if majorityLeader(ev.Leaders) == "" {
+				if from < 0 {
+					from = op.Time
+				}
+			} else {
+				end(op.Time)
+			}
+		}
+	}
+	if !seen {
+		return nil
+	}
+	out.TotalS, out.MaxS, out.MaxFromS = round3(out.TotalS), round3(out.MaxS), round3(out.MaxFromS)
+	return &out
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

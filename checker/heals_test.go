@@ -101,3 +101,31 @@ func TestPartitionHealsDeposedOrKept(t *testing.T) {
 		t.Errorf("no partition, got %+v", *got)
 	}
 }
+
+// TestLeaderlessSpans: the liveness details sum the spans of the workload in which no majority
+// named a leader, and give the longest; a span still open at the heal phase ends there.
+func TestLeaderlessSpans(t *testing.T) {
+	s := func(x float64) int64 { return int64(x * 1e9) }
+	led := map[string]string{"n1": "n2", "n2": "n2", "n3": "n2"}
+	minority := map[string]string{"n1": "", "n2": "n2", "n3": ""} // n2 still names itself, alone
+	none := map[string]string{"n1": "", "n2": "", "n3": ""}
+	b := &hb{}
+	b.nemesis(s(1), history.FPhase, history.NemesisEvent{Event: history.PhaseWorkload})
+	for _, o := range []struct {
+		at float64
+		l  map[string]string
+	}{{1, led}, {3, minority}, {4, none}, {5.5, led}, {8, none}, {9, led}, {12, none}} {
+		b.nemesis(s(o.at), history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: o.l})
+	}
+	b.nemesis(s(12.5), history.FPhase, history.NemesisEvent{Event: history.PhaseHeal})
+	b.nemesis(s(13), history.FLeader, history.NemesisEvent{Event: history.EventObserved, Leaders: none}) // after the watch: ignored
+	b.nemesis(s(14), history.FPhase, history.NemesisEvent{Event: history.PhaseFinalReads})
+	got := (Liveness{}).Check(context.Background(), b.ops).Details.(LivenessDetails).Leaderless
+	want := Leaderless{TotalS: 2.5 + 1 + 0.5, MaxS: 2.5, MaxFromS: 2}
+	if got == nil || *got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if got := leaderless(b.ops[:1]); got != nil {
+		t.Errorf("no watch: got %+v", got)
+	}
+}

@@ -38,6 +38,9 @@ type LivenessDetails struct {
 	// PartitionHeals is what the partitions' ends during the workload did to the leader
 	// (measured, not judged); nil when none ended while the leader watch ran.
 	PartitionHeals *PartitionHeals `json:"partition_heals,omitempty"`
+	// Leaderless is how long during the workload no majority named one leader (measured, not
+	// judged); nil without a leader watch.
+	Leaderless *Leaderless `json:"leaderless,omitempty"`
 }
 
 func nemesisEvent(op *history.Op) (history.NemesisEvent, bool) {
@@ -50,7 +53,7 @@ func nemesisEvent(op *history.Op) (history.NemesisEvent, bool) {
 
 // Check implements Checker.
 func (Liveness) Check(_ context.Context, ops []history.Op) Result {
-	d := LivenessDetails{HealTime: -1, LeaderTime: -1, RecoveryNanos: -1, FinalReadsTime: -1, PartitionHeals: partitionHeals(ops)}
+	d := LivenessDetails{HealTime: -1, LeaderTime: -1, RecoveryNanos: -1, FinalReadsTime: -1, PartitionHeals: partitionHeals(ops), Leaderless: leaderless(ops)}
 	finalAt, healAt, recoveryAt := -1, -1, -1
 	phases := false
 	for i := range ops {
