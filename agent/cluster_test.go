@@ -88,18 +88,28 @@ func TestBootstrapSingleNodeGrowsToThree(t *testing.T) {
 	}
 }
 
-// writeKeys writes keys concurrently until stop, returning the acknowledged ones.
-func writeKeys(t *testing.T, c *cluster, stop <-chan struct{}) map[string]bool {
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
+// keyWriter writes keys from 4 goroutines, each through the running agents in turn, until
+// stopped. It remembers when each acknowledged write was invoked, so a test can wait until
+// writes begun after some moment were acknowledged.
+type keyWriter struct {
+	mu    sync.Mutex
+	acked map[string]time.Time // key → when its write was invoked
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// startKeyWriter starts the writers; they stop at finish or, if the test fails first, at its end.
+func startKeyWriter(t *testing.T, c *cluster) *keyWriter {
+	kw := &keyWriter{acked: map[string]time.Time{}, stop: make(chan struct{})}
+	t.Cleanup(kw.halt)
 	for w := 0; w < 4; w++ {
-		wg.Add(1)
+		kw.wg.Add(1)
 		go func(w int) {
-			defer wg.Done()
+			defer kw.wg.Done()
 			for i := 0; ; i++ {
 				select {
-				case <-stop:
+				case <-kw.stop:
 					return
 				default:
 				}
@@ -110,16 +120,49 @@ func writeKeys(t *testing.T, c *cluster, stop <-chan struct{}) map[string]bool {
 				a := as[i%len(as)]
 				cl, _ := api.NewClient(&api.Config{Address: a.HTTPAddr()})
 				key := fmt.Sprintf("w%d/%d", w, i)
+				invoked := time.Now()
 				if _, err := cl.KV().Put(&api.KVPair{Key: key, Value: []byte(key)}, nil); err == nil {
-					mu.Lock()
-					acked[key] = true
-					mu.Unlock()
+					kw.mu.Lock()
+					kw.acked[key] = invoked
+					kw.mu.Unlock()
 				}
 			}
 		}(w)
 	}
-	<-stop
-	wg.Wait()
+	return kw
+}
+
+// ackedSince counts the acknowledged writes invoked at or after since.
+func (kw *keyWriter) ackedSince(since time.Time) int {
+	kw.mu.Lock()
+	defer kw.mu.Unlock()
+	n := 0
+	for _, at := range kw.acked {
+		if !at.Before(since) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitAcked waits until n writes invoked at or after since were acknowledged.
+func (kw *keyWriter) waitAcked(t *testing.T, n int, since time.Time, what string) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d writes acknowledged %s", n, what), func() bool { return kw.ackedSince(since) >= n })
+}
+
+func (kw *keyWriter) halt() {
+	kw.once.Do(func() { close(kw.stop) })
+	kw.wg.Wait()
+}
+
+// finish stops the writers, waits for them, and returns the acknowledged keys.
+func (kw *keyWriter) finish() map[string]bool {
+	kw.halt()
+	acked := map[string]bool{}
+	for k := range kw.acked {
+		acked[k] = true
+	}
 	return acked
 }
 
@@ -150,22 +193,16 @@ func TestLeaderKilledNoAckedWriteLost(t *testing.T) {
 		t.Skip("slow: starts a cluster")
 	}
 	c, l := startExpect3(t, nil)
-	stop := make(chan struct{})
-	var acked map[string]bool
-	done := make(chan struct{})
-	go func() { acked = writeKeys(t, c, stop); close(done) }()
-	time.Sleep(time.Second)
+	kw := startKeyWriter(t, c)
+	kw.waitAcked(t, 50, time.Time{}, "before the kill")
 	killed := time.Now()
 	l.Shutdown()
 	nl := c.waitLeader(10 * time.Second)
-	t.Logf("new leader %s after %s", nl.cfg.NodeName, time.Since(killed).Round(time.Millisecond))
-	time.Sleep(time.Second)
-	close(stop)
-	<-done
-	if len(acked) == 0 {
-		t.Fatal("no write acknowledged")
-	}
-	checkKeys(t, nl, acked)
+	elected := time.Now()
+	t.Logf("new leader %s after %s", nl.cfg.NodeName, elected.Sub(killed).Round(time.Millisecond))
+	// A write invoked after the new leader was seen is committed in its term (the old one is dead).
+	kw.waitAcked(t, 50, elected, "under the new leader")
+	checkKeys(t, nl, kw.finish())
 }
 
 // TestGracefulLeaveAllRecovers documents the modern outcome of #993: servers that leave

@@ -91,30 +91,38 @@ func newCluster(t testing.TB) *cluster {
 	return c
 }
 
-// start starts (or restarts, reusing the data dir) an agent named name.
+// start starts (or restarts, reusing the data dir) an agent named name. A first start whose
+// ports were taken meanwhile (freePort's port is free only when it answers: a busy machine's
+// outgoing connections draw from the same ephemeral range) tries fresh ports.
 func (c *cluster) start(name string, mutate func(*Config)) *Agent {
 	c.t.Helper()
-	cfg := testConfig(c.t, name, c.dir)
-	cfg.LogOutput = c.logf
-	c.mu.Lock()
-	p, ok := c.ports[name]
-	if !ok {
-		p = [3]int{freePort(c.t), freePort(c.t), freePort(c.t)}
+	for try := 1; ; try++ {
+		cfg := testConfig(c.t, name, c.dir)
+		cfg.LogOutput = c.logf
+		c.mu.Lock()
+		p, restart := c.ports[name]
+		if !restart {
+			p = [3]int{freePort(c.t), freePort(c.t), freePort(c.t)}
+		}
+		c.mu.Unlock()
+		cfg.HTTPPort, cfg.SerfLANPort, cfg.ServerPort = p[0], p[1], p[2]
+		if mutate != nil {
+			mutate(cfg)
+		}
+		a, err := New(cfg)
+		if err != nil && !restart && try < 5 && strings.Contains(err.Error(), "address already in use") {
+			c.t.Logf("start %s: %v; again on other ports", name, err)
+			continue
+		}
+		if err != nil {
+			c.t.Fatalf("start %s: %v", name, err)
+		}
+		c.mu.Lock()
 		c.ports[name] = p
+		c.agents[name], c.cfgs[name] = a, cfg
+		c.mu.Unlock()
+		return a
 	}
-	c.mu.Unlock()
-	cfg.HTTPPort, cfg.SerfLANPort, cfg.ServerPort = p[0], p[1], p[2]
-	if mutate != nil {
-		mutate(cfg)
-	}
-	a, err := New(cfg)
-	if err != nil {
-		c.t.Fatalf("start %s: %v", name, err)
-	}
-	c.mu.Lock()
-	c.agents[name], c.cfgs[name] = a, cfg
-	c.mu.Unlock()
-	return a
 }
 
 func (c *cluster) get(name string) *Agent {

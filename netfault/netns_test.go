@@ -22,14 +22,19 @@ import (
 const childEnv = "NETFAULT_TEST_CHILD"
 
 // inFreshNetns runs test name in a new network namespace, as uid if uid >= 0, and fails t if
-// the child fails. It returns false in the child, where the caller must run the body.
+// the child fails. It returns false in the child, where the caller must run the body. Not being
+// root skips t under -short and fails it otherwise.
 func inFreshNetns(t *testing.T, uid int) bool {
 	t.Helper()
 	if os.Getenv(childEnv) == t.Name() {
 		return false
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace (CLONE_NEWNET)")
+		if testing.Short() {
+			t.Skip("-short: needs root to create a network namespace (CLONE_NEWNET)")
+		}
+		t.Fatalf("this test needs root to create a network namespace (CLONE_NEWNET), and runs as uid %d: "+
+			"run it as root (CI does), or with -short to skip it", os.Geteuid())
 	}
 	bin := os.Args[0]
 	if uid >= 0 {
