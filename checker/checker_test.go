@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -92,16 +93,83 @@ func TestStats(t *testing.T) {
 		t.Fatalf("got %v %s", res.Valid, res.Error)
 	}
 	d := res.Details.(StatsDetails)
-	if d.ByF["read"] != (FStats{Invoke: 2, OK: 1, Fail: 1}) || d.Total.Invoke != 3 || len(d.ByF) != 2 {
+	if d.ByF["read"] != (FStats{Invoke: 2, OK: 1, Fail: 1}) || d.Total.Invoke != 3 || len(d.ByF) != 2 || d.NeverSucceeded != nil {
 		t.Fatalf("details %+v", d)
 	}
-	bad := new(hb).
-		inv(1, 0, "write", "k", 1).ok(2, 0, "write", "k", 1).
-		inv(3, 0, "cas", "k", []int{1, 2}).info(4, 0, "cas", "k", nil).
-		inv(5, 1, "cas", "k", []int{1, 2}).fail(6, 1, "cas", "k", nil)
-	res = Stats{}.Check(context.Background(), bad.ops)
-	if res.Valid != Invalid || !strings.Contains(res.Error, "cas") {
-		t.Fatalf("got %v %q", res.Valid, res.Error)
+}
+
+// failing appends n attempts of f by process p, each taking 10 time units from t, completed by
+// done (a fail or an info); writes that succeed keep the rest of the workload healthy.
+func (h *hb) failing(t int64, p history.Process, f string, n int, done func(h *hb, t int64, p history.Process, f, key string, v any) *hb) *hb {
+	for i := range int64(n) {
+		h.inv(t+20*i, p, "write", "k", 1).ok(t+20*i+1, p, "write", "k", 1)
+		h.inv(t+20*i+5, p, f, "k", nil)
+		done(h, t+20*i+15, p, f, "k", nil)
+	}
+	return h
+}
+
+// TestStatsNeverSucceeded: an f that never succeeded makes the run invalid only when at least
+// StatsMinJudgedAttempts of its attempts ran outside every fault window; otherwise it is reported.
+func TestStatsNeverSucceeded(t *testing.T) {
+	start := history.NemesisEvent{Event: history.EventStart, Targets: []string{"n1"}}
+	end := history.NemesisEvent{Event: history.EventEnd, Targets: []string{"n1"}}
+	fail, info := (*hb).fail, (*hb).info
+	cases := []struct {
+		name    string
+		h       *hb
+		want    Validity
+		outside int // of the never-succeeded f "renew"; -1: not listed
+	}{
+		{"rare call, only during faults (the soak's two renews)",
+			new(hb).nemesis(0, "partition", start).failing(10, 0, "renew", 2, info).nemesis(100, "partition", end), Valid, 0},
+		{"often tried, only during faults",
+			new(hb).nemesis(0, "partition", start).failing(10, 0, "renew", 30, fail).nemesis(1000, "partition", end), Valid, 0},
+		{"rare call outside faults, no faults at all",
+			new(hb).failing(10, 0, "renew", 2, fail), Valid, 2},
+		{"one short of the threshold outside faults",
+			new(hb).failing(10, 0, "renew", StatsMinJudgedAttempts-1, fail).
+				nemesis(1000, "kill", start).failing(1010, 0, "renew", 20, info).nemesis(2000, "kill", end), Valid, StatsMinJudgedAttempts - 1},
+		{"often tried, never succeeded, outside faults",
+			new(hb).nemesis(0, "partition", start).failing(10, 0, "renew", 5, fail).nemesis(100, "partition", end).
+				failing(200, 0, "renew", StatsMinJudgedAttempts, fail), Invalid, StatsMinJudgedAttempts},
+		{"broken workload, no faults",
+			new(hb).failing(10, 0, "renew", 3*StatsMinJudgedAttempts, fail), Invalid, 3 * StatsMinJudgedAttempts},
+		{"a fault that never ends covers an attempt that never completed",
+			new(hb).failing(10, 0, "renew", StatsMinJudgedAttempts-1, fail).inv(500, 1, "renew", "k", nil).
+				nemesis(600, "pause", start).inv(700, 2, "write", "k", 1), Valid, StatsMinJudgedAttempts - 1},
+		{"an attempt that never completed, no faults",
+			new(hb).failing(10, 0, "renew", StatsMinJudgedAttempts-1, fail).inv(500, 1, "renew", "k", nil).
+				inv(700, 2, "write", "k", 1), Invalid, StatsMinJudgedAttempts},
+		{"failures outside faults, then a success",
+			new(hb).failing(10, 0, "renew", 3*StatsMinJudgedAttempts, fail).inv(1000, 0, "renew", "k", nil).ok(1001, 0, "renew", "k", nil), Valid, -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := Stats{}.Check(context.Background(), c.h.ops)
+			if got := accumulate(Stats{}.Accumulate(), c.h.ops); !reflect.DeepEqual(got, res) {
+				t.Fatalf("accumulated %+v, checked %+v", got, res)
+			}
+			if res.Valid != c.want {
+				t.Fatalf("got %v %q, want %v; details %+v", res.Valid, res.Error, c.want, res.Details)
+			}
+			if c.want == Invalid && res.Error != "no renew operation ever succeeded" {
+				t.Errorf("error %q", res.Error)
+			}
+			ns := res.Details.(StatsDetails).NeverSucceeded
+			if c.outside < 0 {
+				if ns != nil {
+					t.Fatalf("never succeeded %+v, want none", ns)
+				}
+				return
+			}
+			if len(ns) != 1 || ns[0].F != "renew" || ns[0].OutsideFaults != c.outside || ns[0].Judged != (c.want == Invalid) || ns[0].Why == "" {
+				t.Fatalf("never succeeded %+v, want renew with %d outside faults", ns, c.outside)
+			}
+			if !ns[0].Judged && !strings.HasPrefix(ns[0].Why, "not judged") {
+				t.Errorf("why %q", ns[0].Why)
+			}
+		})
 	}
 }
 

@@ -18,13 +18,7 @@ type Accumulator interface {
 }
 
 // Accumulate returns an accumulator that gives the same result as Check.
-func (Stats) Accumulate() Accumulator { return &statsAcc{d: StatsDetails{ByF: map[string]FStats{}}} }
-
-type statsAcc struct{ d StatsDetails }
-
-func (a *statsAcc) Add(op *history.Op) { a.d.add(op) }
-
-func (a *statsAcc) Result(context.Context) Result { return a.d.result() }
+func (Stats) Accumulate() Accumulator { return newStatsAcc() }
 
 // Accumulate returns an accumulator that gives the same result as Check: it keeps the nemesis
 // lines and the client lines from the first final-reads phase on, which is all Check reads.
