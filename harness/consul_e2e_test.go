@@ -12,6 +12,7 @@ import (
 	"github.com/raftcheck/harness/docker"
 	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/targets"
 )
 
 // End-to-end tests on a Docker cluster of real Consul (targets.DefaultConsulVersion, built from
@@ -45,7 +46,7 @@ func TestConsulEachFaultKindIsValid(t *testing.T) {
 		if err := results.ReadJSON(out.Dir+"/"+results.TestFile, &ti); err != nil {
 			t.Fatal(err)
 		}
-		if ti.TargetName() != "consul@1.20.1" || ti.TargetVersion != "Consul v1.20.1" || !strings.Contains(strings.Join(ti.NodeCommands["n1"], " "), "raft_multiplier = 1") {
+		if ti.TargetName() != "consul@"+targets.DefaultConsulVersion || ti.TargetVersion != "Consul v"+targets.DefaultConsulVersion || !strings.Contains(strings.Join(ti.NodeCommands["n1"], " "), "raft_multiplier = 1") {
 			t.Errorf("test.json does not name the target: %q %q %v", ti.TargetName(), ti.TargetVersion, ti.NodeCommands["n1"])
 		}
 		if !hasFaultStart(t, out.Dir, fault) {

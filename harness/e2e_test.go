@@ -94,7 +94,7 @@ func TestSelftestDetectsEverySeededBug(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 16*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	rows, ok, err := Selftest(ctx, o, nil, &log)
+	rows, ok, err := Selftest(ctx, o, nil, DefaultSelftestAttempts, &log)
 	var table bytes.Buffer
 	PrintSelftest(&table, rows)
 	t.Logf("selftest:\n%s", table.String())

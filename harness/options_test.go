@@ -3,6 +3,8 @@ package harness
 import (
 	"strings"
 	"testing"
+
+	"github.com/raftcheck/harness/targets"
 )
 
 func TestValidateNamesTheBadOption(t *testing.T) {
@@ -56,7 +58,7 @@ func TestTargetOptions(t *testing.T) {
 	o := Defaults()
 	o.Target = "consul"
 	o.Nemesis = []string{"partition"}
-	if err := o.Validate(); err != nil || o.Target != "consul@1.20.1" || o.Name != "consul-register-partition" || o.RecoveryTime == 0 || o.ReadyTimeout == 0 {
+	if err := o.Validate(); err != nil || o.Target != "consul@"+targets.DefaultConsulVersion || o.Name != "consul-register-partition" || o.RecoveryTime == 0 || o.ReadyTimeout == 0 {
 		t.Fatalf("consul options: %v %+v", err, o)
 	}
 	o = Defaults()
@@ -98,7 +100,7 @@ func TestParseMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := m.configs(Defaults())
-	if len(cs) != 2 || cs[0].Target != "agent" || cs[1].Target != "consul@1.20.1" || cs[1].Name != "soak-3n-consul-register-partition" {
+	if len(cs) != 2 || cs[0].Target != "agent" || cs[1].Target != "consul@"+targets.DefaultConsulVersion || cs[1].Name != "soak-3n-consul-register-partition" {
 		t.Fatalf("target matrix: %+v", cs)
 	}
 	for _, bad := range []string{"nodes=three", "colour=red", "workload", "target=etcd"} {

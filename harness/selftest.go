@@ -79,6 +79,13 @@ var SeededBugs = []SeededBug{
 // (agent.UnsafeNames): every switch is in exactly one of them.
 var NotSelftested = map[string]string{}
 
+// DefaultSelftestAttempts bounds the self-test's search for each seeded bug: a bug gets at most
+// this many runs, seed after seed, and the first invalid verdict ends its search. A seed fixes the
+// fault schedule but not the timing of the operations, so one run of a bug that 10 seeds out of 10
+// expose can still miss on a loaded machine; three runs make a miss of a bug that shows in nine
+// runs of ten a one-in-a-thousand event, and a bug that needs all three is a row to reshape.
+const DefaultSelftestAttempts = 3
+
 // SelftestRow is one line of the self-test table.
 type SelftestRow struct {
 	Bug      string           `json:"bug"`
@@ -86,17 +93,38 @@ type SelftestRow struct {
 	Verdict  checker.Validity `json:"verdict"`
 	Detected bool             `json:"detected"`
 	Seconds  float64          `json:"seconds_to_detection"` // from workload start to first anomalous op; -1 if unknown
-	Dir      string           `json:"dir"`
-	Error    string           `json:"error,omitempty"`
-	// Missed is, for a seeded bug that went unseen, what its run's checkers saw (each one's verdict
-	// and the start of its details), so that a miss can be understood from the table alone.
+	// Runs is how many runs the row took: for a seeded bug, the runs until the first invalid
+	// verdict (the bound when none was); for the correct agent, 1.
+	Runs int `json:"runs"`
+	// Seed is the seed of the row's last run: the detecting one for a detected bug.
+	Seed  int64  `json:"seed"`
+	Dir   string `json:"dir"`
+	Error string `json:"error,omitempty"`
+	// Missed is, for a seeded bug that went unseen, what its last run's checkers saw (each one's
+	// verdict and the start of its details), so that a miss can be understood from the table alone.
 	Missed string `json:"missed,omitempty"`
+	// Misses lists the run folders of the earlier runs of a bug that saw nothing (kept for
+	// reading: a row that needs more than one run is a row whose shape could expose the bug better).
+	Misses []string `json:"misses,omitempty"`
 }
 
 // Selftest runs every seeded bug (or those named in only) against the nemesis that should expose
-// it, and the same configurations against the correct agent. It returns one row per run; ok is
-// false when a bug went unseen or the correct agent was judged invalid (or a run errored).
-func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (rows []SelftestRow, ok bool, err error) {
+// it, as a bounded search: up to attempts runs (DefaultSelftestAttempts when attempts < 1), with
+// seeds base.Seed, base.Seed+1, …, until one run is invalid. The correct agent runs each distinct
+// configuration once, with base.Seed, and must be valid. It returns one row per bug and per
+// correct configuration; ok is false when a bug went unseen within its bound, or the correct agent
+// was judged anything but valid (or its run errored).
+func Selftest(ctx context.Context, base Options, only []string, attempts int, log io.Writer) (rows []SelftestRow, ok bool, err error) {
+	return selftest(ctx, base, only, attempts, Run, log)
+}
+
+// testRunner runs one test: Run, or a stand-in in unit tests of the search.
+type testRunner func(ctx context.Context, o Options, log io.Writer) (*Outcome, error)
+
+func selftest(ctx context.Context, base Options, only []string, attempts int, run testRunner, log io.Writer) (rows []SelftestRow, ok bool, err error) {
+	if attempts < 1 {
+		attempts = DefaultSelftestAttempts
+	}
 	ok = true
 	correctDone := map[string]bool{}
 	for _, bug := range SeededBugs {
@@ -104,22 +132,7 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 			continue
 		}
 		for _, unsafe := range []bool{true, false} {
-			o := base
-			o.Workload, o.ReadMode, o.Nemesis = bug.Workload, bug.ReadMode, bug.Nemesis
-			o.AgentArgs = append(append([]string(nil), base.AgentArgs...), bug.AgentArgs...)
-			o.Unsafe = nil
-			o.PartitionShapes = bug.Shapes
-			if bug.Lock != nil {
-				o.setLockShape(*bug.Lock)
-			}
-			o.RestartRolling = bug.Rolling
-			if bug.Interval > 0 {
-				o.NemesisInterval = bug.Interval
-			}
-			o.TimeLimit = max(o.TimeLimit, bug.MinTimeLimit)
-			if bug.Signal != "" {
-				o.RestartSignal = bug.Signal
-			}
+			o := bug.options(base)
 			label := bug.Name
 			if unsafe {
 				o.Unsafe = []string{bug.Name}
@@ -132,36 +145,86 @@ func Selftest(ctx context.Context, base Options, only []string, log io.Writer) (
 				label = "(correct agent)"
 			}
 			o.Name = "selftest-" + strings.TrimPrefix(strings.NewReplacer("(", "", ")", "", " ", "-").Replace(label), "-")
-			if ctx.Err() != nil {
-				return rows, false, ctx.Err()
-			}
-			fmt.Fprintf(log, "selftest: %s with nemesis %v, read mode %s\n", label, o.Nemesis, o.ReadMode)
 			row := SelftestRow{Bug: label, Nemesis: strings.Join(o.Nemesis, ","), Seconds: -1}
 			if row.Nemesis == "" {
 				row.Nemesis = "none"
 			}
-			out, runErr := Run(ctx, o, log)
-			if out != nil {
-				row.Dir, row.Verdict = out.Dir, out.Results.Valid
-				row.Seconds = secondsToDetection(out.Dir, out.Results)
+			tries := 1
+			if unsafe {
+				tries = attempts
 			}
-			if runErr != nil {
-				row.Error = firstLine(runErr.Error())
+			for i := 0; i < tries; i++ {
+				if ctx.Err() != nil {
+					return rows, false, ctx.Err()
+				}
+				o.Seed = base.Seed + int64(i)
+				if row.Dir != "" || row.Error != "" {
+					miss := row.Dir
+					if row.Error != "" {
+						miss += " (error: " + row.Error + ")"
+					}
+					row.Misses = append(row.Misses, miss)
+				}
+				fmt.Fprintf(log, "selftest: %s with nemesis %v, read mode %s, seed %d (run %d of at most %d)\n", label, o.Nemesis, o.ReadMode, o.Seed, i+1, tries)
+				row.runOnce(ctx, run, o, log)
+				row.Runs, row.Seed = i+1, o.Seed
+				if !unsafe || row.Detected {
+					break
+				}
 			}
 			if unsafe {
-				row.Detected = row.Verdict == checker.Invalid
 				ok = ok && row.Detected
-				if !row.Detected && out != nil {
-					row.Missed = missedDigest(out.Results)
+				if row.Detected {
+					row.Missed = ""
 				}
 			} else {
-				row.Detected = row.Verdict == checker.Invalid
-				ok = ok && row.Verdict == checker.Valid && runErr == nil
+				ok = ok && row.Verdict == checker.Valid && row.Error == ""
+				row.Missed = ""
 			}
 			rows = append(rows, row)
 		}
 	}
 	return rows, ok, nil
+}
+
+// options is base shaped for the bug's row: workload, read mode, nemesis and the rest; the
+// -unsafe switch is left off (the caller adds it for the bug's own runs).
+func (bug SeededBug) options(base Options) Options {
+	o := base
+	o.Workload, o.ReadMode, o.Nemesis = bug.Workload, bug.ReadMode, bug.Nemesis
+	o.AgentArgs = append(append([]string(nil), base.AgentArgs...), bug.AgentArgs...)
+	o.Unsafe = nil
+	o.PartitionShapes = bug.Shapes
+	if bug.Lock != nil {
+		o.setLockShape(*bug.Lock)
+	}
+	o.RestartRolling = bug.Rolling
+	if bug.Interval > 0 {
+		o.NemesisInterval = bug.Interval
+	}
+	o.TimeLimit = max(o.TimeLimit, bug.MinTimeLimit)
+	if bug.Signal != "" {
+		o.RestartSignal = bug.Signal
+	}
+	return o
+}
+
+// runOnce runs o and records its verdict, folder, detection time and error in the row (replacing
+// what an earlier run of the row left there).
+func (row *SelftestRow) runOnce(ctx context.Context, run testRunner, o Options, log io.Writer) {
+	row.Dir, row.Verdict, row.Seconds, row.Error, row.Missed = "", checker.Unknown, -1, "", ""
+	out, runErr := run(ctx, o, log)
+	if out != nil {
+		row.Dir, row.Verdict = out.Dir, out.Results.Valid
+		row.Seconds = secondsToDetection(out.Dir, out.Results)
+	}
+	if runErr != nil {
+		row.Error = firstLine(runErr.Error())
+	}
+	row.Detected = row.Verdict == checker.Invalid
+	if !row.Detected && out != nil {
+		row.Missed = missedDigest(out.Results)
+	}
 }
 
 func contains(list []string, s string) bool {
@@ -195,11 +258,12 @@ func secondsToDetection(dir string, res results.Results) float64 {
 	return float64(best-start) / 1e9
 }
 
-// PrintSelftest writes the table: bug, nemesis, detected, seconds to detection, run folder; then
-// the error of every run that had one.
+// PrintSelftest writes the table: bug, nemesis, verdict, detected, runs taken, seed of the last
+// run, seconds to detection, run folder; then the error of every row that had one, what the
+// checkers of an unseen bug's last run saw, and the folders of the runs that missed a bug.
 func PrintSelftest(w io.Writer, rows []SelftestRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BUG\tNEMESIS\tVERDICT\tDETECTED\tSECONDS\tRUN FOLDER")
+	fmt.Fprintln(tw, "BUG\tNEMESIS\tVERDICT\tDETECTED\tRUNS\tSEED\tSECONDS\tRUN FOLDER")
 	for _, r := range rows {
 		det := "no"
 		if r.Detected {
@@ -212,7 +276,7 @@ func PrintSelftest(w io.Writer, rows []SelftestRow) {
 		if r.Seconds >= 0 && r.Bug != "(correct agent)" {
 			secs = fmt.Sprintf("%.1f", r.Seconds)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.Bug, r.Nemesis, r.Verdict, det, secs, r.Dir)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%d\t%s\t%s\n", r.Bug, r.Nemesis, r.Verdict, det, r.Runs, r.Seed, secs, r.Dir)
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -220,9 +284,19 @@ func PrintSelftest(w io.Writer, rows []SelftestRow) {
 			fmt.Fprintf(w, "%s (%s): %s\n", r.Bug, r.Dir, r.Error)
 		}
 		if r.Missed != "" {
-			fmt.Fprintf(w, "%s not detected: %s\n", r.Bug, r.Missed)
+			fmt.Fprintf(w, "%s not detected in %s; the last saw: %s\n", r.Bug, runsWord(r.Runs), r.Missed)
+		}
+		if len(r.Misses) > 0 && r.Detected {
+			fmt.Fprintf(w, "%s needed %s; unseen in %s\n", r.Bug, runsWord(r.Runs), strings.Join(r.Misses, ", "))
 		}
 	}
+}
+
+func runsWord(n int) string {
+	if n == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("%d runs", n)
 }
 
 // missedDigestDetails bounds how much of each checker's details missedDigest quotes.

@@ -1,6 +1,9 @@
 package harness
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -81,8 +84,78 @@ func TestMissedDigestSaysWhatTheCheckersSaw(t *testing.T) {
 		t.Errorf("digest not cut or stats missing (%d runes): %q", len([]rune(d)), d)
 	}
 	var b strings.Builder
-	PrintSelftest(&b, []SelftestRow{{Bug: "local-check-session", Verdict: checker.Valid, Seconds: -1, Dir: "d", Missed: d}})
-	if !strings.Contains(b.String(), "local-check-session not detected: 1234 ops") {
+	PrintSelftest(&b, []SelftestRow{{Bug: "local-check-session", Verdict: checker.Valid, Runs: 1, Seconds: -1, Dir: "d", Missed: d}})
+	if !strings.Contains(b.String(), "local-check-session not detected in 1 run; the last saw: 1234 ops") {
 		t.Errorf("table:\n%s", b.String())
+	}
+}
+
+// fakeRuns stands in for Run in the self-test's search: verdict decides each run's verdict from
+// its options; every call is remembered.
+type fakeRuns struct {
+	verdict func(o Options) checker.Validity
+	calls   []Options
+}
+
+func (f *fakeRuns) run(_ context.Context, o Options, _ io.Writer) (*Outcome, error) {
+	f.calls = append(f.calls, o)
+	dir := fmt.Sprintf("store/%s/%d", o.Name, o.Seed)
+	return &Outcome{Dir: dir, Results: results.Results{Valid: f.verdict(o), Ops: 10}}, nil
+}
+
+// TestSelftestSearchesUntilDetected: a seeded bug runs seed after seed until a run is invalid,
+// and no further; a bug never seen uses the whole bound and fails the self-test; the correct
+// agent runs once, with the first seed.
+func TestSelftestSearchesUntilDetected(t *testing.T) {
+	base := Defaults()
+	base.Seed = 7
+	f := &fakeRuns{verdict: func(o Options) checker.Validity {
+		switch {
+		case len(o.Unsafe) == 0:
+			return checker.Valid
+		case o.Unsafe[0] == "local-cas" && o.Seed == 8: // seen on the second run
+			return checker.Invalid
+		case o.Unsafe[0] == "bootstrap-alone" && o.Seed == 7: // seen on the first
+			return checker.Invalid
+		}
+		return checker.Valid
+	}}
+	rows, ok, err := selftest(context.Background(), base, []string{"local-cas", "bootstrap-alone"}, 3, f.run, io.Discard)
+	if err != nil || !ok {
+		t.Fatalf("ok %v, err %v; rows %+v", ok, err, rows)
+	}
+	byBug := map[string]SelftestRow{}
+	for _, r := range rows {
+		byBug[r.Bug+"/"+r.Nemesis] = r
+	}
+	cas := byBug["local-cas/partition"]
+	if !cas.Detected || cas.Runs != 2 || cas.Seed != 8 || len(cas.Misses) != 1 || cas.Missed != "" {
+		t.Errorf("local-cas row %+v, want detected on run 2 (seed 8) with one miss listed", cas)
+	}
+	if b := byBug["bootstrap-alone/none"]; !b.Detected || b.Runs != 1 || b.Seed != 7 {
+		t.Errorf("bootstrap-alone row %+v, want detected on run 1", b)
+	}
+	for _, key := range []string{"(correct agent)/partition", "(correct agent)/none"} {
+		if c := byBug[key]; c.Runs != 1 || c.Seed != 7 || c.Verdict != checker.Valid {
+			t.Errorf("%s row %+v, want one valid run with seed 7", key, c)
+		}
+	}
+	if len(f.calls) != 2+1+1+1 {
+		t.Errorf("%d runs, want 5 (local-cas twice, its correct agent, bootstrap-alone, its correct agent)", len(f.calls))
+	}
+	var table strings.Builder
+	PrintSelftest(&table, rows)
+	if !strings.Contains(table.String(), "local-cas needed 2 runs; unseen in store/selftest-local-cas/7") {
+		t.Errorf("table does not name the missed run:\n%s", table.String())
+	}
+
+	never := &fakeRuns{verdict: func(Options) checker.Validity { return checker.Valid }}
+	rows, ok, _ = selftest(context.Background(), base, []string{"local-cas"}, 3, never.run, io.Discard)
+	if ok || len(rows) != 2 || rows[0].Detected || rows[0].Runs != 3 || rows[0].Missed == "" {
+		t.Errorf("an unseen bug: ok %v, rows %+v; want not ok, 3 runs, a digest of the last", ok, rows)
+	}
+	badCorrect := &fakeRuns{verdict: func(Options) checker.Validity { return checker.Invalid }}
+	if _, ok, _ = selftest(context.Background(), base, []string{"local-cas"}, 3, badCorrect.run, io.Discard); ok {
+		t.Error("the correct agent judged invalid, yet the self-test passed")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/raftcheck/harness/internal/licence"
 )
 
 // ConsulModule is the Go module real Consul is built from.
@@ -35,6 +37,7 @@ func ConsulBinary(ctx context.Context, version string, log io.Writer) (string, e
 	dir := filepath.Join(CacheDir(), "consul", version)
 	bin := filepath.Join(dir, "consul")
 	if isExecutable(bin) {
+		sayLicence(log, version, dir)
 		return bin, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -46,9 +49,56 @@ func ConsulBinary(ctx context.Context, version string, log io.Writer) (string, e
 	}
 	defer unlock()
 	if isExecutable(bin) { // built by whoever held the lock
+		sayLicence(log, version, dir)
 		return bin, nil
 	}
 	return bin, buildConsul(ctx, version, dir, bin, log)
+}
+
+// licenceFile, beside a cached Consul binary, holds the licence its release's module is under
+// (read from the module's own LICENSE at build time) and whether that licence is open source.
+const licenceFile = "licence"
+
+// sayLicence writes one line naming the licence of a cached release that is not open source, so
+// that a user who named it knows what they run; an open-source release says nothing.
+func sayLicence(log io.Writer, version, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, licenceFile))
+	if err != nil {
+		return
+	}
+	name, open, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	if open != "open" {
+		fmt.Fprintf(log, "harness: Consul v%s is under %s, not an open-source licence; it is built and run only because --target named it (the default, consul@%s, is MPL-2.0)\n", version, name, DefaultConsulVersion)
+	}
+}
+
+// recordLicence reads the licence of the Consul module the build in src resolved, writes it beside
+// the binary and says it when it is not open source.
+func recordLicence(ctx context.Context, src, dir, version string, env []string, log io.Writer) error {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", ConsulModule)
+	cmd.Dir, cmd.Env = src, env
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("consul build: find the module %s: %v", ConsulModule, err)
+	}
+	v := licence.Module(strings.TrimSpace(string(out)))
+	var names []string
+	open := "open"
+	for _, l := range v.Licences {
+		names = append(names, l.Name)
+	}
+	if v.Problem != "" {
+		open = "not-open"
+	}
+	name := strings.Join(names, ",")
+	if name == "" {
+		name = "an unrecognised licence"
+	}
+	if err := os.WriteFile(filepath.Join(dir, licenceFile), []byte(name+" "+open+"\n"), 0o644); err != nil {
+		return fmt.Errorf("consul build: %w", err)
+	}
+	sayLicence(log, version, dir)
+	return nil
 }
 
 func isExecutable(path string) bool {
@@ -124,6 +174,9 @@ func buildConsul(ctx context.Context, version, dir, bin string, log io.Writer) e
 			}
 			return fmt.Errorf("consul build: go get %s@v%s failed: %v (log: %s)", ConsulModule, version, err, logPath)
 		}
+	}
+	if err := recordLicence(ctx, src, dir, version, env, log); err != nil {
+		return err
 	}
 	tmp := bin + ".tmp"
 	if err := run("build", "-trimpath", "-ldflags=-s -w", "-o", tmp, ConsulModule); err != nil {
@@ -229,7 +282,7 @@ func lastLine(path string) string {
 	return "last: " + last
 }
 
-// ConsulVersion asks a Consul binary for its version ("Consul v1.20.1"); "" if it cannot say.
+// ConsulVersion asks a Consul binary for its version ("Consul v1.16.3"); "" if it cannot say.
 func ConsulVersion(ctx context.Context, bin string) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -21,8 +21,12 @@ const (
 	Custom = "custom" // a user's binary or image taking Consul's agent command line, timing untouched
 )
 
-// DefaultConsulVersion is the Consul release `--target consul` runs.
-const DefaultConsulVersion = "1.20.1"
+// DefaultConsulVersion is the Consul release `--target consul` runs: the newest release under an
+// open-source licence (MPL-2.0) that the Go module proxy serves. Every later release, and patch
+// releases of older lines made after HashiCorp's licence change of August 2023 (1.15.10 is one),
+// are under the Business Source License 1.1: built only when a user names one, and then the
+// build says so (the licence is read from the module's own LICENSE, not from its number).
+const DefaultConsulVersion = "1.16.3"
 
 // Bootstrap modes: how the servers form a cluster.
 const (
@@ -51,7 +55,7 @@ func IsUsage(err error) bool {
 // Target is what a test runs.
 type Target struct {
 	Kind    string `json:"kind"`
-	Version string `json:"version,omitempty"` // Consul release, e.g. "1.20.1"; "" for the others
+	Version string `json:"version,omitempty"` // Consul release, e.g. "1.16.3"; "" for the others
 }
 
 // semver is the form of a release: X.Y.Z with an optional pre-release suffix (1.21.0-rc1).
@@ -83,7 +87,7 @@ func Parse(spec string) (Target, error) {
 	return Target{}, usagef("unknown --target %q (valid: agent, consul, consul@X.Y.Z)", spec)
 }
 
-// String is the spec Parse reads back: "agent", "consul@1.20.1", "custom".
+// String is the spec Parse reads back: "agent", "consul@1.16.3", "custom".
 func (t Target) String() string {
 	if t.Version != "" {
 		return t.Kind + "@" + t.Version

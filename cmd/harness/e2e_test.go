@@ -18,6 +18,7 @@ import (
 	"github.com/raftcheck/harness/checker"
 	"github.com/raftcheck/harness/internal/testenv"
 	"github.com/raftcheck/harness/results"
+	"github.com/raftcheck/harness/targets"
 )
 
 // These tests drive the real harness binary against a real Docker cluster of the agent. They
@@ -152,16 +153,17 @@ func TestRealConsulRunNamesItsTarget(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run --target consul: exit %d, want 0 (valid)\n%s", code, out)
 	}
-	if !strings.Contains(out, "target consul@1.20.1") {
+	want := "consul@" + targets.DefaultConsulVersion + " (Consul v" + targets.DefaultConsulVersion + ")"
+	if !strings.Contains(out, "target consul@"+targets.DefaultConsulVersion) {
 		t.Errorf("run output does not name the target:\n%s", out)
 	}
 	dir := latest(t, store)
 	code, out = runHarness(t, ctx, "check", dir)
-	if code != 0 || !strings.Contains(out, "target: consul@1.20.1 (Consul v1.20.1)") {
+	if code != 0 || !strings.Contains(out, "target: "+want) {
 		t.Errorf("check: exit %d, want 0 and the target named:\n%s", code, out)
 	}
 	report, err := os.ReadFile(filepath.Join(dir, "report.html"))
-	if err != nil || !strings.Contains(string(report), "consul@1.20.1 (Consul v1.20.1)") || !strings.Contains(string(report), "raft_multiplier") {
+	if err != nil || !strings.Contains(string(report), want) || !strings.Contains(string(report), "raft_multiplier") {
 		t.Errorf("report.html does not name the target and its command lines (%v)", err)
 	}
 	assertNoLeftovers(t, store)
