@@ -527,12 +527,19 @@ func (a *Agent) handleTxn(w http.ResponseWriter, r *http.Request) error {
 	if herr != nil {
 		return herr
 	}
-	// As Consul: an unknown verb is a rolled-back transaction (409), not a malformed request.
+	// As Consul 1.16.3: an unknown verb is a rolled-back transaction (409), not a malformed
+	// request; Consul takes a transaction without a write verb for a read, so the server's read
+	// path refuses it with its query metadata (Consul 1.20.1 answers "unknown KV operation: X"
+	// with KnownLeader false before asking a server: docs/consul-differences.md).
 	for i, op := range ops {
 		if !validVerbs[op.Verb] {
-			resp := txnReadResponse{TxnResponse: TxnResponse{Errors: []TxnError{{OpIndex: i, What: "unknown KV operation: " + op.Verb}}}}
-			w.Header().Set("X-Consul-KnownLeader", "false") // as Consul: nothing was asked of Raft
-			w.Header().Set("X-Consul-LastContact", "0")
+			local, err := a.route(w, r, body, opts.mode, false)
+			if !local || err != nil {
+				return err
+			}
+			a.setLeaderMeta(w)
+			resp := txnReadResponse{TxnResponse: TxnResponse{Errors: []TxnError{{OpIndex: i, What: fmt.Sprintf("unknown KV verb %q", op.Verb)}}}, Index: max(a.fsm.Index(), 1)}
+			resp.KnownLeader, resp.LastContact = a.leaderMeta()
 			return writeJSON(w, http.StatusConflict, resp)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftcheck/harness/harness"
 	"github.com/raftcheck/harness/internal/testenv"
+	"github.com/raftcheck/harness/targets"
 )
 
 // knownDifferences are the steps where the agent answers differently from Consul on purpose or
@@ -21,6 +22,34 @@ import (
 var knownDifferences = map[string]bool{
 	"kv bad cas":   true, // deliberate: 400 with a clear message, Consul 500 with a Go parse error
 	"kv bad flags": true, // deliberate: as bad cas
+}
+
+// releaseDifferences are, per Consul release other than the default, the steps where that release
+// answers differently from the default one (which the agent follows), measured by running this
+// test with CONFORMANCE_TARGET=consul@X.Y.Z; docs/consul-differences.md explains each.
+var releaseDifferences = map[string]map[string]bool{
+	"1.20.1": {"txn unknown verb": true},
+}
+
+// conformanceTarget is the Consul the agent is compared with: CONFORMANCE_TARGET (a --target
+// spec such as consul@1.15.7), else the default release.
+func conformanceTarget(t *testing.T) (spec string, known map[string]bool) {
+	spec = os.Getenv("CONFORMANCE_TARGET")
+	if spec == "" {
+		spec = "consul@" + targets.DefaultConsulVersion
+	}
+	tg, err := targets.Parse(spec)
+	if err != nil || tg.Kind != targets.Consul {
+		t.Fatalf("CONFORMANCE_TARGET=%q: want consul@X.Y.Z (%v)", spec, err)
+	}
+	known = map[string]bool{}
+	for k := range knownDifferences {
+		known[k] = true
+	}
+	for k := range releaseDifferences[tg.Version] {
+		known[k] = true
+	}
+	return spec, known
 }
 
 // upCluster starts a 3-node cluster of target and returns its HTTP addresses and IPs.
@@ -57,7 +86,9 @@ func upCluster(t *testing.T, target string) (addrs, ips, names []string) {
 func TestAgentAnswersLikeConsul(t *testing.T) {
 	testenv.RequireDocker(t)
 	agentAddrs, agentIPs, agentNames := upCluster(t, "agent")
-	consulAddrs, consulIPs, consulNames := upCluster(t, "consul")
+	target, knownDifferences := conformanceTarget(t)
+	t.Logf("comparing the agent with %s", target)
+	consulAddrs, consulIPs, consulNames := upCluster(t, target)
 	// Steps go to the leader (Node 0) or to a follower (Node 1) of each cluster, so "via follower"
 	// steps and error texts that say where a request ran (Consul words an error forwarded by a
 	// follower differently) mean the same thing on both.
@@ -119,6 +150,13 @@ func TestEveryListedDifferenceIsDocumented(t *testing.T) {
 	for name := range knownDifferences {
 		if !strings.Contains(string(doc), "`"+name+"`") {
 			t.Errorf("difference %q is not explained in docs/consul-differences.md", name)
+		}
+	}
+	for release, steps := range releaseDifferences {
+		for name := range steps {
+			if !strings.Contains(string(doc), "| "+release+" | `"+name+"`") {
+				t.Errorf("difference %q of Consul %s is not in the per-release table of docs/consul-differences.md", name, release)
+			}
 		}
 	}
 }
