@@ -47,7 +47,8 @@ var SeededBugs = []SeededBug{
 	{Name: "local-cas", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
 		Why: "a CAS compared against a lagging follower's state succeeds on a stale value"},
 	{Name: "ack-before-commit", Workload: "register", ReadMode: "consistent", Nemesis: []string{"partition"},
-		Why: "an isolated leader acknowledges writes that never commit: later reads miss them"},
+		Shapes: []string{"isolate-leader"}, // every partition cuts off the leader (CI once drew shapes that left it in the majority for 10 s)
+		Why:    "an isolated leader acknowledges writes that never commit: later reads miss them"},
 	{Name: "bootstrap-alone", Workload: "register", ReadMode: "consistent", Nemesis: nil,
 		Why: "every server is its own cluster: reads through different nodes disagree"},
 	{Name: "leave-wipes-peers", Workload: "register", ReadMode: "consistent", Nemesis: []string{"restart"},
