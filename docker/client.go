@@ -26,10 +26,22 @@ const (
 	LabelRun  = "harness.run"  // run id, on containers, networks and images
 	LabelNode = "harness.node" // node name, on containers
 	LabelRole = "harness.role" // "node" or "netfault-helper", on containers
+	// LabelOwner is the value of the environment variable HARNESS_OWNER, on containers and
+	// networks, when it is set: a CI job sets it so that its leftover check counts only what its
+	// own tests started, not the runs of someone else using the same engine.
+	LabelOwner = "harness.owner"
 
 	// ImageCacheRun is the harness.run value of agent images: they outlive runs.
 	ImageCacheRun = "image-cache"
 )
+
+// withOwner adds LabelOwner to labels when HARNESS_OWNER is set, and returns labels.
+func withOwner(labels map[string]string) map[string]string {
+	if owner := os.Getenv("HARNESS_OWNER"); owner != "" {
+		labels[LabelOwner] = owner
+	}
+	return labels
+}
 
 // ErrNoEngine means the Docker Engine could not be reached; errors.Is finds it in the error
 // Connect returns.

@@ -50,7 +50,7 @@ func (c *Client) CreateNetwork(ctx context.Context, runID string) (*Network, err
 		resp, err := c.api.NetworkCreate(ctx, name, network.CreateOptions{
 			Driver:   "bridge",
 			Internal: true,
-			Labels:   map[string]string{LabelRun: runID},
+			Labels:   withOwner(map[string]string{LabelRun: runID}),
 			IPAM: &network.IPAM{Config: []network.IPAMConfig{{
 				Subnet: subnet.String(), Gateway: gw.String(),
 			}}},
