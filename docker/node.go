@@ -87,7 +87,7 @@ func (c *Client) CreateNode(ctx context.Context, net *Network, spec NodeSpec) (*
 			Cmd:      spec.Cmd,
 			Env:      spec.Env,
 			Hostname: spec.Name,
-			Labels:   map[string]string{LabelRun: spec.RunID, LabelNode: spec.Name, LabelRole: "node"},
+			Labels:   withOwner(map[string]string{LabelRun: spec.RunID, LabelNode: spec.Name, LabelRole: "node"}),
 		},
 		&container.HostConfig{
 			NetworkMode: container.NetworkMode(net.Name),
@@ -370,7 +370,7 @@ func (n *Node) netHelper(ctx context.Context, args []string) (string, error) {
 		&container.Config{
 			Image:  img,
 			Cmd:    append([]string{"net"}, args...),
-			Labels: map[string]string{LabelRun: n.runID, LabelNode: n.name, LabelRole: "netfault-helper"},
+			Labels: withOwner(map[string]string{LabelRun: n.runID, LabelNode: n.name, LabelRole: "netfault-helper"}),
 		},
 		&container.HostConfig{
 			NetworkMode: container.NetworkMode("container:" + n.cid()),
