@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +51,14 @@ func runValidOutcome(t *testing.T, o Options) *Outcome {
 }
 
 // eachFaultKindValid runs one valid-verdict subtest per fault kind the nemesis knows, with the
-// options base gives for that kind, and hands each outcome to check (may be nil).
+// options base gives for that kind, and hands each outcome to check (may be nil). The upgrade
+// fault needs two Consul releases: TestConsulRollingUpgrade and TestConsulRollingDowngrade
+// (consul_upgrade_e2e_test.go) run it.
 func eachFaultKindValid(t *testing.T, base func(t *testing.T, fault string) Options, check func(t *testing.T, fault string, out *Outcome)) {
 	for _, fault := range nemesis.Kinds() {
+		if fault == nemesis.FaultUpgrade {
+			continue
+		}
 		t.Run(fault, func(t *testing.T) {
 			o := base(t, fault)
 			o.Nemesis = []string{fault}
@@ -91,12 +97,18 @@ func TestSelftestDetectsEverySeededBug(t *testing.T) {
 	o.TimeLimit = 10 * time.Second
 	o.NemesisInterval = 3 * time.Second
 	o.Seed = 1
-	ctx, cancel := context.WithTimeout(context.Background(), 16*time.Minute)
+	// The bound of the search, not a clock to beat: 11 bugs × up to 3 runs and 7 correct runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
 	rows, ok, err := Selftest(ctx, o, nil, DefaultSelftestAttempts, &log)
 	var table bytes.Buffer
 	PrintSelftest(&table, rows)
+	if dir := os.Getenv("ARTEFACTS_DIR"); dir != "" { // .ci/run prints it: runs needed per bug
+		if werr := os.WriteFile(filepath.Join(dir, "selftest.txt"), table.Bytes(), 0o644); werr != nil {
+			t.Errorf("write the self-test table: %v", werr)
+		}
+	}
 	t.Logf("selftest:\n%s", table.String())
 	if err != nil || !ok {
 		t.Fatalf("selftest failed (err %v)\n%s", err, log.String())
