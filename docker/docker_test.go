@@ -1,11 +1,13 @@
 package docker
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/raftcheck/harness/internal/testenv"
@@ -567,5 +570,59 @@ func TestWipeReplacesTheContainerKeepingAddressAndLogs(t *testing.T) {
 	}
 	if s := logs.String(); strings.Count(s, "listening") < 2 || !strings.Contains(s, "wiped") {
 		t.Errorf("logs after wipe should hold both containers' lines and the wipe marker:\n%s", s)
+	}
+}
+
+// TestReplaceKeepsNameAddressAndData: a stopped node gets a new container with another command
+// line (another release's) and the same data dir; a running node is refused.
+func TestReplaceKeepsNameAddressAndData(t *testing.T) {
+	c := needEngine(t)
+	_, nodes := cluster(t, 2)
+	ctx := context.Background()
+	nd := nodes[1]
+	if err := nodes[0].Replace(ctx, agentImage, []string{"serve"}); err == nil || !strings.Contains(err.Error(), "stop it first") {
+		t.Fatalf("Replace of a running node: %v", err)
+	}
+	if err := nd.Stop(ctx, "TERM", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	data, err := rootfsTar("data/raft/state", []byte("term 7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.api.CopyToContainer(ctx, nd.ID(), "/", bytes.NewReader(data), container.CopyToContainerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := nd.ID()
+	if err := nd.Replace(ctx, agentImage, []string{"serve", "release-b"}); err != nil {
+		t.Fatal(err)
+	}
+	if nd.ID() == old || state(t, nd) != "created" || strings.Join(nd.Cmd(), " ") != "serve release-b" || nd.Image() != agentImage {
+		t.Fatalf("after Replace: id %s (was %s), state %s, cmd %v, image %s", nd.ID(), old, state(t, nd), nd.Cmd(), nd.Image())
+	}
+	rc, _, err := c.api.CopyFromContainer(ctx, nd.ID(), "/data/raft/state")
+	if err != nil {
+		t.Fatalf("the new container has no /data/raft/state: %v", err)
+	}
+	tr := tar.NewReader(rc)
+	_, err = tr.Next()
+	content, _ := io.ReadAll(tr)
+	rc.Close()
+	if err != nil || string(content) != "term 7\n" {
+		t.Fatalf("/data/raft/state in the new container: %q, %v", content, err)
+	}
+	if err := nd.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitDial(t, nd)
+	if !peerDial(t, nodes[0], nd) {
+		t.Error("n1 cannot reach the replaced n2 at its old address")
+	}
+	var logs strings.Builder
+	if err := nd.Logs(ctx, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if s := logs.String(); strings.Count(s, "listening") < 2 || !strings.Contains(s, "replaced: image "+agentImage+", data dir kept") {
+		t.Errorf("logs after Replace should hold both containers' lines and the marker:\n%s", s)
 	}
 }

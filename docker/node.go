@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +39,7 @@ type NodeSpec struct {
 // Node is one created container of a run.
 type Node struct {
 	c    *Client
-	mu   sync.Mutex // guards id and pastLogs, which Wipe replaces
+	mu   sync.Mutex // guards id, spec and pastLogs, which Wipe and Replace replace
 	id   string
 	spec NodeSpec
 	netw *Network
@@ -444,21 +447,109 @@ func (n *Node) Remove(ctx context.Context) error {
 // is created, not started. For the agent this is a server whose data dir was lost: it comes back
 // with a new node id.
 func (n *Node) Wipe(ctx context.Context) error {
+	n.mu.Lock()
+	spec := n.spec
+	n.mu.Unlock()
+	return n.recreate(ctx, spec, nil, fmt.Sprintf("node %s wiped (new container, empty data)", n.name))
+}
+
+// Replace gives the stopped node a new container that runs image with cmd (another release of
+// the target, with its own command line) and keeps everything else: name, address, labels, and
+// the data dir. The data dir's files are copied by the engine from the old container's DataPath
+// into the new one (docker cp of a stopped container: contents, modes and owners); a DataDir bind
+// is simply bound again. The new container is created, not started; the old one's logs are kept
+// for Logs. Replacing a running node is an error: its data dir would be copied mid-write.
+func (n *Node) Replace(ctx context.Context, image string, cmd []string) error {
+	if image == "" {
+		return fmt.Errorf("replace node %s: no image given", n.name)
+	}
+	st, err := n.inspect(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Running || st.Paused {
+		return fmt.Errorf("replace node %s: it is %s; stop it first", n.name, st.Status)
+	}
+	n.mu.Lock()
+	spec := n.spec
+	n.mu.Unlock()
+	spec.Image, spec.Cmd = image, slices.Clone(cmd)
+	var data *os.File
+	if spec.DataDir == "" {
+		if data, err = n.saveData(ctx); err != nil {
+			return err
+		}
+		if data != nil {
+			defer os.Remove(data.Name())
+			defer data.Close()
+		}
+	}
+	return n.recreate(ctx, spec, data, fmt.Sprintf("node %s replaced: image %s, data dir kept", n.name, image))
+}
+
+// saveData copies the stopped container's DataPath into a temporary file (a tar archive, as
+// the engine gives it), rewound for reading; nil when the container has no DataPath.
+func (n *Node) saveData(ctx context.Context) (*os.File, error) {
+	rc, _, err := n.c.api.CopyFromContainer(ctx, n.cid(), DataPath)
+	if cerrdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replace node %s: copy %s out: %w", n.name, DataPath, err)
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp("", "harness-data-*.tar")
+	if err == nil {
+		if _, err = io.Copy(f, rc); err == nil {
+			_, err = f.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replace node %s: copy %s out: %w", n.name, DataPath, err)
+	}
+	return f, nil
+}
+
+// recreate removes the node's container (keeping its logs) and creates a new one from spec,
+// not started; data, if any, is a tar archive of DataPath (its entries named "data/…") unpacked
+// into the new container first. mark ends the old container's logs.
+func (n *Node) recreate(ctx context.Context, spec NodeSpec, data io.Reader, mark string) error {
 	var logs bytes.Buffer
 	_ = n.Logs(ctx, &logs)
 	if err := n.Remove(ctx); err != nil {
 		return err
 	}
-	fresh, err := n.c.CreateNode(ctx, n.netw, n.spec)
+	fresh, err := n.c.CreateNode(ctx, n.netw, spec)
 	if err != nil {
-		return fmt.Errorf("wipe node %s: %w", n.name, err)
+		return fmt.Errorf("recreate node %s: %w", n.name, err)
 	}
-	fmt.Fprintf(&logs, "--- harness: node %s wiped (new container, empty data) ---\n", n.name)
+	if data != nil {
+		parent := path.Dir(DataPath)
+		if err := n.c.api.CopyToContainer(ctx, fresh.id, parent, data, container.CopyToContainerOptions{CopyUIDGID: true}); err != nil {
+			return fmt.Errorf("recreate node %s: copy %s in: %w", n.name, DataPath, err)
+		}
+	}
+	fmt.Fprintf(&logs, "--- harness: %s ---\n", mark)
 	n.mu.Lock()
-	n.id, n.pastLogs = fresh.id, logs.Bytes()
+	n.id, n.pastLogs, n.spec = fresh.id, logs.Bytes(), spec
 	n.mu.Unlock()
 	return nil
 }
 
 // Cmd returns the node's command line (after the image's entrypoint).
-func (n *Node) Cmd() []string { return append([]string(nil), n.spec.Cmd...) }
+func (n *Node) Cmd() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.spec.Cmd)
+}
+
+// Image returns the image the node's container runs.
+func (n *Node) Image() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.spec.Image
+}

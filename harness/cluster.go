@@ -27,6 +27,9 @@ type Cluster struct {
 	opts   Options
 	target targets.Target
 	image  string
+	spec   targets.ClusterSpec // what every node's command line was made from
+	// releases maps each release an upgrade run switches between ("consul@1.15.7") to its image.
+	releases map[string]string
 
 	mu      sync.Mutex
 	clients map[string]*api.Client
@@ -53,6 +56,7 @@ func startCluster(ctx context.Context, dc *docker.Client, runID, image string, o
 		ips[i] = nw.NodeIP(i + 1)
 	}
 	spec := targets.ClusterSpec{Bootstrap: o.Bootstrap, IPs: ips, Unsafe: o.Unsafe, Extra: o.AgentArgs}
+	c.spec = spec
 	if usesPower(o) {
 		names := make([]string, o.Nodes)
 		for i := range names {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -99,4 +100,60 @@ func (nc nemesisCluster) Leave(ctx context.Context, node string) error {
 		return fmt.Errorf("leave %s: %w", node, err)
 	}
 	return nil
+}
+
+// SwitchRelease gives the stopped node a container of release's image with release's command line
+// for the node (targets.Target.Args: flags may differ per release), keeping its name, address and
+// data dir (docker.Node.Replace). The release must be one the run prepared (Cluster.releases).
+func (nc nemesisCluster) SwitchRelease(ctx context.Context, node, release string) error {
+	n := nc.c.nodeByName(node)
+	image := nc.c.releases[release]
+	if n == nil || image == "" {
+		return fmt.Errorf("switch %s to %s: no such node or release prepared", node, release)
+	}
+	t, err := targets.Parse(release)
+	if err != nil {
+		return err
+	}
+	return n.Replace(ctx, image, t.Args(nc.c.spec, slices.Index(nc.c.nodes, n)))
+}
+
+// Rejoined reports whether node is back after a restart: every node names one leader, and that
+// leader's autopilot counts node as a healthy voter (GET /v1/operator/autopilot/health: Serf
+// alive, in contact with the leader within its threshold, on the leader's term, its log close
+// behind). This is what Consul's upgrade guide asks an operator to wait for before the next
+// server.
+func (nc nemesisCluster) Rejoined(ctx context.Context, node string) (bool, error) {
+	leader := agreedLeader(nc.c.Leaders(ctx))
+	if leader == "" {
+		return false, nil
+	}
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	h, err := nc.c.client(nc.c.nodeByName(leader)).Operator().AutopilotServerHealth(q)
+	if err != nil {
+		return false, fmt.Errorf("autopilot health from %s: %w", leader, err)
+	}
+	for _, s := range h.Servers {
+		if s.Name == node {
+			return s.Healthy && s.Voter, nil
+		}
+	}
+	return false, nil
+}
+
+// Version is the version node's agent reports (GET /v1/agent/self, Config.Version).
+func (nc nemesisCluster) Version(ctx context.Context, node string) (string, error) {
+	n := nc.c.nodeByName(node)
+	if n == nil {
+		return "", fmt.Errorf("version: no node %q", node)
+	}
+	self, err := nc.c.client(n).Agent().Self()
+	if err != nil {
+		return "", fmt.Errorf("version of %s: %w", node, err)
+	}
+	v, _ := self["Config"]["Version"].(string)
+	if v == "" {
+		return "", fmt.Errorf("version of %s: /v1/agent/self has no Config.Version", node)
+	}
+	return v, nil
 }

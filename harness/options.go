@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/harness/checker"
+	"github.com/raftcheck/harness/nemesis"
 	"github.com/raftcheck/harness/results"
 	"github.com/raftcheck/harness/targets"
 	"github.com/raftcheck/harness/workloads"
@@ -80,6 +81,11 @@ type Options struct {
 	RestartSignal string `json:"restart_signal"`
 	// RestartRolling stops the nodes one after another in the restart fault (default: all at once).
 	RestartRolling bool `json:"restart_rolling,omitempty"`
+	// UpgradeFrom and UpgradeTo are the two releases of the upgrade fault (--nemesis upgrade),
+	// consul@X.Y.Z each: the cluster starts on UpgradeFrom (Target is UpgradeFrom or empty), and
+	// every roll switches each server to the other release, A→B, then B→A, and so on.
+	UpgradeFrom string `json:"upgrade_from,omitempty"`
+	UpgradeTo   string `json:"upgrade_to,omitempty"`
 	// RecoveryTime is how long the healed cluster has to elect a leader known to every node
 	// (0: the target's default).
 	RecoveryTime time.Duration `json:"recovery_time"`
@@ -156,6 +162,9 @@ func (o *Options) Validate() error {
 	if err := o.LockShape().Validate(); err != nil {
 		return usagef("--lock-stall, --lock-abandon, --lock-sessions: %v", err)
 	}
+	if err := o.validateUpgrade(); err != nil {
+		return err
+	}
 	t, err := o.target()
 	if err != nil {
 		return err
@@ -197,6 +206,48 @@ func (o *Options) Validate() error {
 	}
 	if err := results.ValidTestName(o.Name); err != nil {
 		return usagef("--name: %v", err)
+	}
+	return nil
+}
+
+// validateUpgrade checks the upgrade fault's releases and sets Target to the release the
+// cluster starts on. Only Consul releases can be switched: the agent has one build, this
+// checkout's, and a user's binary or image is one release.
+func (o *Options) validateUpgrade() error {
+	if !slices.Contains(o.Nemesis, nemesis.FaultUpgrade) {
+		if o.UpgradeFrom != "" || o.UpgradeTo != "" {
+			return usagef("--upgrade-from and --upgrade-to are for --nemesis upgrade, which this run does not have")
+		}
+		return nil
+	}
+	if o.UpgradeFrom == "" || o.UpgradeTo == "" {
+		return usagef("--nemesis upgrade needs --upgrade-from and --upgrade-to, two Consul releases (e.g. --upgrade-from consul@1.15.7 --upgrade-to consul@%s)", targets.DefaultConsulVersion)
+	}
+	if o.AgentBinary != "" || o.AgentImage != "" {
+		return usagef("--nemesis upgrade switches between the releases it builds; it cannot run --agent-binary or --agent-image")
+	}
+	var rel [2]targets.Target
+	for i, spec := range []string{o.UpgradeFrom, o.UpgradeTo} {
+		flag := [2]string{"--upgrade-from", "--upgrade-to"}[i]
+		t, err := targets.Parse(spec)
+		if err != nil {
+			return usagef("%s: %v", flag, err)
+		}
+		if t.Kind != targets.Consul {
+			return usagef("%s %s: the upgrade fault switches between Consul releases (consul@X.Y.Z); the agent has one build, this checkout's", flag, spec)
+		}
+		rel[i] = t
+	}
+	if rel[0] == rel[1] {
+		return usagef("--upgrade-from and --upgrade-to are both %s: an upgrade needs two releases", rel[0])
+	}
+	o.UpgradeFrom, o.UpgradeTo = rel[0].String(), rel[1].String()
+	if o.Target == "" {
+		o.Target = o.UpgradeFrom
+		return nil
+	}
+	if t, err := targets.Parse(o.Target); err != nil || t != rel[0] {
+		return usagef("--target %s conflicts with --upgrade-from %s: with --nemesis upgrade the cluster starts on the --upgrade-from release (leave --target out)", o.Target, o.UpgradeFrom)
 	}
 	return nil
 }

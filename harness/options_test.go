@@ -3,6 +3,7 @@ package harness
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftcheck/harness/targets"
 )
@@ -118,5 +119,51 @@ func TestSoakExitOutcomeOrder(t *testing.T) {
 	s.Counts["crashed"] = 1
 	if s.ExitOutcome() != "crashed" {
 		t.Fatal("crashed must beat unknown")
+	}
+}
+
+func TestUpgradeOptions(t *testing.T) {
+	upgrade := func(from, to string) func(*Options) {
+		return func(o *Options) { o.Nemesis, o.UpgradeFrom, o.UpgradeTo = []string{"upgrade"}, from, to }
+	}
+	for _, tc := range []struct {
+		edit func(*Options)
+		want string
+	}{
+		{upgrade("", ""), "needs --upgrade-from and --upgrade-to"},
+		{upgrade("consul@1.15.7", ""), "needs --upgrade-from and --upgrade-to"},
+		{upgrade("consul@1.15.7", "consul@1.15.7"), "both consul@1.15.7"},
+		{upgrade("consul@1.16.3", "consul"), "both consul@1.16.3"}, // consul is the default release
+		{upgrade("agent", "consul@1.16.3"), "--upgrade-from agent: the upgrade fault switches between Consul releases"},
+		{upgrade("consul@1.15.7", "custom"), "--upgrade-to custom"},
+		{upgrade("consul@1.15.7", "consul@latest"), "--upgrade-to"},
+		{func(o *Options) { upgrade("consul@1.15.7", "consul@1.16.3")(o); o.Target = "consul" }, "--target consul conflicts with --upgrade-from consul@1.15.7"},
+		{func(o *Options) { upgrade("consul@1.15.7", "consul@1.16.3")(o); o.Target = "agent" }, "--target agent conflicts"},
+		{func(o *Options) { upgrade("consul@1.15.7", "consul@1.16.3")(o); o.AgentImage = "x" }, "cannot run --agent-binary or --agent-image"},
+		{func(o *Options) { o.UpgradeTo = "consul@1.16.3" }, "are for --nemesis upgrade"},
+		{func(o *Options) { o.Nemesis, o.UpgradeFrom = []string{"kill"}, "consul@1.15.7" }, "are for --nemesis upgrade"},
+	} {
+		o := Defaults()
+		tc.edit(&o)
+		err := o.Validate()
+		if err == nil || !IsUsage(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: want a usage error saying %q, got %v", o, tc.want, err)
+		}
+	}
+	for _, tc := range []struct {
+		target, from, to string
+	}{
+		{"", "consul@1.15.7", "consul@1.16.3"},
+		{"consul@1.15.7", "consul@1.15.7", "consul@1.16.3"},
+		{"consul", "consul", "consul@1.15.7"}, // a downgrade from the default release
+	} {
+		o := Defaults()
+		o.Target = tc.target
+		upgrade(tc.from, tc.to)(&o)
+		err := o.Validate()
+		from, _ := targets.Parse(tc.from)
+		if err != nil || o.Target != from.String() || o.UpgradeFrom != from.String() || o.Name != "consul-register-upgrade" || o.RecoveryTime != 90*time.Second {
+			t.Errorf("%+v: %v; want the cluster on %s", tc, err, from)
+		}
 	}
 }

@@ -135,10 +135,19 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	r.info.AgentImage, r.info.TargetVersion = p.Image, p.Version
+	releases, err := prepareReleases(ctx, r.o, p, r.dc, r.log)
+	if err != nil {
+		return err
+	}
 	r.cl, err = startCluster(ctx, r.dc, r.id, p.Image, r.o)
 	if r.cl != nil {
 		r.info.NodeCommands = r.cl.Commands()
+		r.cl.releases = map[string]string{}
+		for name, rel := range releases {
+			r.cl.releases[name] = rel.Image
+		}
 	}
+	r.info.Releases = releases
 	_ = results.WriteJSON(filepath.Join(r.dir, results.TestFile), r.info)
 	return err
 }
@@ -150,6 +159,26 @@ func prepareTarget(ctx context.Context, o Options, dc *docker.Client, log io.Wri
 		return targets.Prepared{}, err
 	}
 	return targets.Prepare(ctx, t, targets.Source{Binary: o.AgentBinary, Image: o.AgentImage}, dc, log)
+}
+
+// prepareReleases builds or finds the image of each release an upgrade run switches between; the
+// first is the target, prepared already (p). Nil without the upgrade fault.
+func prepareReleases(ctx context.Context, o Options, p targets.Prepared, dc *docker.Client, log io.Writer) (map[string]results.Release, error) {
+	if o.UpgradeTo == "" {
+		return nil, nil
+	}
+	to, err := targets.Parse(o.UpgradeTo)
+	if err != nil {
+		return nil, err
+	}
+	q, err := targets.Prepare(ctx, to, targets.Source{}, dc, log)
+	if err != nil {
+		return nil, fmt.Errorf("the release to upgrade to: %w", err)
+	}
+	return map[string]results.Release{
+		o.UpgradeFrom: {Image: p.Image, Version: p.Version},
+		o.UpgradeTo:   {Image: q.Image, Version: q.Version},
+	}, nil
 }
 
 // ready waits for the cluster to form. A split brain is not a harness failure: the system under
@@ -238,7 +267,8 @@ func (r *run) exercise(ctx context.Context, cl *Cluster, wl workloads.Workload, 
 	for _, n := range cl.nodes {
 		cfg.Endpoints = append(cfg.Endpoints, workloads.Endpoint{Name: n.Name(), Addr: httpAddr(n)})
 	}
-	nem, err := nemesis.New(nemesis.Options{Faults: faults, Interval: o.NemesisInterval, Seed: o.Seed, RestartSignal: o.RestartSignal, RestartRolling: o.RestartRolling, Shapes: o.PartitionShapes, Together: o.NemesisTogether}, nemesisCluster{cl}, r.rec)
+	nem, err := nemesis.New(nemesis.Options{Faults: faults, Interval: o.NemesisInterval, Seed: o.Seed, RestartSignal: o.RestartSignal, RestartRolling: o.RestartRolling, Shapes: o.PartitionShapes, Together: o.NemesisTogether,
+		UpgradeFrom: o.UpgradeFrom, UpgradeTo: o.UpgradeTo, RejoinTimeout: o.RecoveryTime}, nemesisCluster{cl}, r.rec)
 	if err != nil {
 		return usagef("%v", err)
 	}

@@ -25,6 +25,8 @@ type fakeCluster struct {
 	calls   []string
 	fail    map[string]error // call prefix ("n1 kill") → error to return
 	onCall  func(call string)
+	// stuck lists nodes that never rejoin after a switch (Rejoined says no).
+	stuck map[string]bool
 }
 
 type fakeNode struct {
@@ -34,10 +36,11 @@ type fakeNode struct {
 	running bool
 	paused  bool
 	net     []string // last NetFault args
+	release string   // what SwitchRelease last gave it
 }
 
 func newFakeCluster(n int) *fakeCluster {
-	c := &fakeCluster{leader: "n1", removed: map[string]bool{}, fail: map[string]error{}}
+	c := &fakeCluster{leader: "n1", removed: map[string]bool{}, fail: map[string]error{}, stuck: map[string]bool{}}
 	for i := n; i >= 1; i-- { // reverse order: New must sort
 		c.nodes = append(c.nodes, &fakeNode{c: c, name: fmt.Sprintf("n%d", i), ip: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), running: true})
 	}
@@ -112,6 +115,29 @@ func (c *fakeCluster) Join(_ context.Context, node string) error {
 
 func (c *fakeCluster) Leave(_ context.Context, node string) error {
 	return c.call(node + " leave")
+}
+
+func (c *fakeCluster) SwitchRelease(_ context.Context, node, release string) error {
+	n := c.node(node)
+	if running, _, _ := n.state(); running {
+		return c.call(node + " switch while running!")
+	}
+	return n.do("switch "+release, func() { n.release = release })
+}
+
+// Rejoined: a running node that is not stuck and not removed has rejoined.
+func (c *fakeCluster) Rejoined(_ context.Context, node string) (bool, error) {
+	running, _, _ := c.node(node).state()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return running && !c.stuck[node] && !c.removed[node], nil
+}
+
+func (c *fakeCluster) Version(_ context.Context, node string) (string, error) {
+	n := c.node(node)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return "v-" + n.release, nil
 }
 
 func (n *fakeNode) Name() string   { return n.name }

@@ -47,6 +47,10 @@ type Nemesis struct {
 	active  map[*Fault]struct{}        // started and not yet ended
 	seq     int                        // start order, to close faults in order
 	order   map[*Fault]int
+	release map[string]string // node → the release it runs (upgrade fault)
+	rollTo  string            // the release the next upgrade roll goes to
+
+	rollMu sync.Mutex // one upgrade roll at a time
 }
 
 type lossRule struct {
@@ -70,7 +74,7 @@ func New(opts Options, c Cluster, rec *history.Recorder) (*Nemesis, error) {
 	}
 	n := &Nemesis{opts: opts, c: c, rec: rec, nodes: nodes, byName: map[string]Node{},
 		loss: map[string]lossRule{}, down: map[string]map[*Fault]bool{}, paused: map[string]bool{}, removed: map[string]bool{},
-		active: map[*Fault]struct{}{}, order: map[*Fault]int{}, nodeMu: map[string]*sync.Mutex{}}
+		active: map[*Fault]struct{}{}, order: map[*Fault]int{}, nodeMu: map[string]*sync.Mutex{}, release: map[string]string{}, rollTo: opts.UpgradeTo}
 	for _, node := range nodes {
 		if n.byName[node.Name()] != nil {
 			return nil, fmt.Errorf("nemesis: two nodes are named %q", node.Name())
@@ -78,6 +82,9 @@ func New(opts Options, c Cluster, rec *history.Recorder) (*Nemesis, error) {
 		n.byName[node.Name()] = node
 		n.names = append(n.names, node.Name())
 		n.nodeMu[node.Name()] = &sync.Mutex{}
+		if opts.UpgradeFrom != "" {
+			n.release[node.Name()] = opts.UpgradeFrom
+		}
 	}
 	return n, nil
 }
@@ -86,10 +93,11 @@ func New(opts Options, c Cluster, rec *history.Recorder) (*Nemesis, error) {
 func (n *Nemesis) Options() Options { return n.opts }
 
 // Run starts and ends faults until ctx is done: wait Interval, start the next step of the plan,
-// wait Interval, end it. With Together every kind follows its own plan so, the k plans starting
-// Interval·i/k apart: faults of different kinds overlap. A fault still active when ctx ends is
-// left for HealAll, which the caller must run afterwards. Failures to apply a fault are
-// recorded, not returned.
+// wait Interval, end it. A kind whose window is its action (an upgrade's roll) ends as soon as
+// it is applied, then the next Interval of quiet begins. With Together every kind follows its
+// own plan so, the k plans starting Interval·i/k apart: faults of different kinds overlap. A
+// fault still active when ctx ends is left for HealAll, which the caller must run afterwards.
+// Failures to apply a fault are recorded, not returned.
 func (n *Nemesis) Run(ctx context.Context) error {
 	if len(n.opts.Faults) == 0 {
 		<-ctx.Done()
@@ -107,7 +115,7 @@ func (n *Nemesis) Run(ctx context.Context) error {
 					return
 				}
 				f, _ := n.Start(detached(ctx), p.next())
-				if !sleep(ctx, n.opts.Interval) {
+				if !endsWhenApplied[f.Step.Fault] && !sleep(ctx, n.opts.Interval) {
 					return
 				}
 				f.End(detached(ctx))
@@ -123,9 +131,10 @@ const actionTimeout = time.Minute
 
 // detached lets a fault action that has begun run to its end when the run's ctx is cancelled:
 // a half-applied action (a SIGKILL still in flight while HealAll starts the node) would leave
-// the cluster in a state nobody recorded.
+// the cluster in a state nobody recorded. The run's ctx stays reachable (runContext) for an
+// action of several steps.
 func detached(ctx context.Context) context.Context {
-	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), actionTimeout)
+	c, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), runKey{}, ctx), actionTimeout)
 	context.AfterFunc(c, cancel)
 	return c
 }
@@ -228,6 +237,8 @@ func (n *Nemesis) prepare(ctx context.Context, f *Fault, r *rand.Rand) (func(con
 		return n.prepareMembership(ctx, f, r)
 	case FaultPower:
 		return n.preparePower(ctx, f, r)
+	case FaultUpgrade:
+		return n.prepareUpgrade(f)
 	}
 	return nil, fmt.Errorf("unknown fault %q", f.Step.Fault)
 }
@@ -664,6 +675,9 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 		n.hold(nil, name)
 	}
 	detail := map[string]any{"unpause": n.marked(n.paused), "start": n.downNodes(), "rejoin": n.marked(n.removed)}
+	if rel := n.Releases(); rel != nil {
+		detail["releases"] = rel // the heal switches no release: a cut roll leaves the cluster mixed
+	}
 	if len(exited) > 0 {
 		detail["exited_unasked"] = exited
 	}

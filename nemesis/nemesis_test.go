@@ -23,7 +23,9 @@ func TestParse(t *testing.T) {
 		{"all,kill", Faults, ""},
 		{"none", nil, ""},
 		{"", nil, ""},
-		{"partition,clock", nil, `unknown nemesis "clock" (valid: partition, kill, pause, restart, membership, loss, power, all, none)`},
+		{"partition,clock", nil, `unknown nemesis "clock" (valid: partition, kill, pause, restart, membership, loss, power, upgrade, all, none)`},
+		{"upgrade,kill", []string{"kill", "upgrade"}, ""},
+		{"all,upgrade", append(slices.Clone(Faults), FaultUpgrade), ""},
 		{"none,kill", nil, "combines none"},
 	}
 	for _, tt := range tests {

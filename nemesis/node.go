@@ -1,7 +1,8 @@
 // Package nemesis injects faults into a running cluster on a seeded schedule and heals them:
-// partitions (grudges), packet loss, kills, pauses, restarts of every node, and membership
-// changes. Every fault is recorded in the history as a nemesis event before it is applied and
-// again when it ends, so checkers and reports can see the fault windows.
+// partitions (grudges), packet loss, kills, pauses, restarts of every node, membership
+// changes, power losses, and rolling upgrades to another release and back. Every fault is
+// recorded in the history as a nemesis event before it is applied and again when it ends, so
+// checkers and reports can see the fault windows.
 //
 // The package speaks to the cluster through the small Node and Cluster interfaces below, which
 // the docker package satisfies and unit tests fake.
@@ -57,4 +58,12 @@ type Cluster interface {
 	// Leave asks node to leave the cluster gracefully through its own API (agent leave); the
 	// server then shuts down.
 	Leave(ctx context.Context, node string) error
+	// SwitchRelease makes the stopped node run release (Options.UpgradeFrom or UpgradeTo) when
+	// it next starts, keeping its name, address and data dir; the node is left stopped.
+	SwitchRelease(ctx context.Context, node, release string) error
+	// Rejoined reports whether node is back in the cluster: every node names one leader, and
+	// that leader counts node as a healthy voter.
+	Rejoined(ctx context.Context, node string) (bool, error)
+	// Version is the version node's server says it runs (e.g. "1.16.3"), asked through its API.
+	Version(ctx context.Context, node string) (string, error)
 }

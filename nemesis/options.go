@@ -17,10 +17,15 @@ const (
 	FaultMembership = "membership" // remove a follower from the Raft configuration and rejoin it at the end; or have a follower leave gracefully (agent leave: it shuts down) and start it again at the end; or replace a follower by a fresh server (empty data, new node id) at the same address
 	FaultLoss       = "loss"       // random packet loss on every link between nodes
 	FaultPower      = "power"      // power loss of one node, a minority or all: SIGKILL, then every change its data dir did not make durable is lost; start them at the end
+	FaultUpgrade    = "upgrade"    // a rolling switch of every server to the other release (Options.UpgradeFrom/UpgradeTo), one at a time, data dir kept; the window is the roll
 )
 
-// Faults lists every fault kind in the order "all" expands to.
+// Faults lists every fault kind in the order "all" expands to. The upgrade fault is not among
+// them: it needs two releases (Options.UpgradeFrom, UpgradeTo), so it must be named.
 var Faults = []string{FaultPartition, FaultKill, FaultPause, FaultRestart, FaultMembership, FaultLoss, FaultPower}
+
+// named lists the fault kinds a spec must name: "all" leaves them out.
+var named = []string{FaultUpgrade}
 
 // targets are the target specs each fault draws from: shapes for partitions, node choices
 // for the others.
@@ -32,6 +37,7 @@ var targets = map[string][]string{
 	FaultMembership: {"follower", "replace-follower", "leave-follower"},
 	FaultLoss:       {"all"},
 	FaultPower:      {"one", "minority", "all"},
+	FaultUpgrade:    {UpgradeLeaderLast, UpgradeLeaderFirst},
 }
 
 // Spec is a parsed --nemesis.
@@ -45,7 +51,8 @@ type Spec struct {
 
 // ParseSpec reads a --nemesis spec: kinds joined by "," (one schedule draws a kind per step:
 // one fault at a time), or by "+" (each kind on its own seeded schedule, all at the same time:
-// faults overlap); "all" is every kind at the same time, "none" (or "") no fault.
+// faults overlap); "all" is every kind of Faults at the same time (upgrade must be named:
+// "all+upgrade"), "none" (or "") no fault.
 func ParseSpec(spec string) (Spec, error) {
 	if strings.Contains(spec, "+") && strings.Contains(spec, ",") {
 		return Spec{}, fmt.Errorf("nemesis spec %q mixes \",\" (one fault at a time) and \"+\" (faults at the same time): use one of them", spec)
@@ -73,8 +80,8 @@ func (s Spec) String() string {
 }
 
 // Parse reads the fault kinds of a --nemesis spec: a comma-separated list of fault kinds, "all"
-// or "none" ("" is none). The result is in the canonical order of Faults, without duplicates.
-// Whether they overlap is ParseSpec's business.
+// (every kind of Faults) or "none" ("" is none). The result is in the canonical order of Kinds,
+// without duplicates. Whether they overlap is ParseSpec's business.
 func Parse(spec string) ([]string, error) {
 	want := map[string]bool{}
 	none := false
@@ -87,17 +94,17 @@ func Parse(spec string) ([]string, error) {
 			for _, f := range Faults {
 				want[f] = true
 			}
-		case slices.Contains(Faults, name):
+		case slices.Contains(Kinds(), name):
 			want[name] = true
 		default:
-			return nil, fmt.Errorf("unknown nemesis %q (valid: %s, all, none)", name, strings.Join(Faults, ", "))
+			return nil, fmt.Errorf("unknown nemesis %q (valid: %s, all, none)", name, strings.Join(Kinds(), ", "))
 		}
 	}
 	if none && len(want) > 0 {
 		return nil, fmt.Errorf("nemesis spec %q combines none with faults", spec)
 	}
 	var out []string
-	for _, f := range Faults {
+	for _, f := range Kinds() {
 		if want[f] {
 			out = append(out, f)
 		}
@@ -134,21 +141,40 @@ type Options struct {
 	Shapes []string
 	// LossMin and LossMax bound the packet loss percentage of the loss fault. Default 20–40.
 	LossMin, LossMax int
+	// UpgradeFrom and UpgradeTo name the two releases the upgrade fault rolls the servers between,
+	// as Cluster.SwitchRelease knows them (the harness passes "consul@1.15.7" and
+	// "consul@1.16.3"). The cluster starts on UpgradeFrom; the first roll goes to UpgradeTo, the
+	// next back, and so on. Both are required with the upgrade fault, and must differ.
+	UpgradeFrom, UpgradeTo string
+	// RejoinTimeout bounds how long the upgrade fault waits for a switched server to rejoin
+	// (Cluster.Rejoined) before it gives up the roll. Default 60s.
+	RejoinTimeout time.Duration
 }
 
 // withDefaults validates o for a cluster of n nodes and fills in the defaults.
 func (o Options) withDefaults(n int) (Options, error) {
 	var errs []error
 	for _, f := range o.Faults {
-		if !slices.Contains(Faults, f) {
-			errs = append(errs, fmt.Errorf("Faults: unknown fault %q (valid: %s)", f, strings.Join(Faults, ", ")))
+		if !slices.Contains(Kinds(), f) {
+			errs = append(errs, fmt.Errorf("Faults: unknown fault %q (valid: %s)", f, strings.Join(Kinds(), ", ")))
 		}
 		if n < 2 && (f == FaultPartition || f == FaultLoss || f == FaultMembership) {
 			errs = append(errs, fmt.Errorf("Faults: %s needs at least 2 nodes, the cluster has %d", f, n))
 		}
 	}
-	if o.Interval < 0 || o.StopTimeout < 0 {
-		errs = append(errs, errors.New("Interval and StopTimeout must not be negative"))
+	if slices.Contains(o.Faults, FaultUpgrade) {
+		switch {
+		case o.UpgradeFrom == "" || o.UpgradeTo == "":
+			errs = append(errs, errors.New("UpgradeFrom and UpgradeTo: the upgrade fault needs both releases"))
+		case o.UpgradeFrom == o.UpgradeTo:
+			errs = append(errs, fmt.Errorf("UpgradeFrom and UpgradeTo are both %q: an upgrade needs two releases", o.UpgradeFrom))
+		}
+	}
+	if o.Interval < 0 || o.StopTimeout < 0 || o.RejoinTimeout < 0 {
+		errs = append(errs, errors.New("Interval, StopTimeout and RejoinTimeout must not be negative"))
+	}
+	if o.RejoinTimeout == 0 {
+		o.RejoinTimeout = 60 * time.Second
 	}
 	if o.Interval == 0 {
 		o.Interval = 10 * time.Second
@@ -191,5 +217,6 @@ func (o Options) withDefaults(n int) (Options, error) {
 	return o, nil
 }
 
-// Kinds returns the fault kinds a --nemesis spec may name, besides all and none.
-func Kinds() []string { return slices.Clone(Faults) }
+// Kinds returns the fault kinds a --nemesis spec may name, besides all and none: Faults, then the
+// kinds "all" leaves out.
+func Kinds() []string { return slices.Concat(Faults, named) }

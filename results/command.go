@@ -23,6 +23,15 @@ type TestInfo struct {
 	TargetVersion string `json:"target_version,omitempty"`
 	// NodeCommands is every node's command line, by node name.
 	NodeCommands map[string][]string `json:"node_commands,omitempty"`
+	// Releases are the releases an upgrade run switches between ("consul@1.15.7" → its image and
+	// what its binary says it is).
+	Releases map[string]Release `json:"releases,omitempty"`
+}
+
+// Release is one release an upgrade run prepared.
+type Release struct {
+	Image   string `json:"image"`
+	Version string `json:"version,omitempty"`
 }
 
 // TargetName is what the run tested, from the target option ("agent", "consul@1.20.1",

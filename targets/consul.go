@@ -36,7 +36,7 @@ func ConsulBinary(ctx context.Context, version string, log io.Writer) (string, e
 	}
 	dir := filepath.Join(CacheDir(), "consul", version)
 	bin := filepath.Join(dir, "consul")
-	if isExecutable(bin) {
+	if isExecutable(bin) && builtByThisRecipe(dir) {
 		sayLicence(log, version, dir)
 		return bin, nil
 	}
@@ -48,9 +48,12 @@ func ConsulBinary(ctx context.Context, version string, log io.Writer) (string, e
 		return "", err
 	}
 	defer unlock()
-	if isExecutable(bin) { // built by whoever held the lock
+	if isExecutable(bin) && builtByThisRecipe(dir) { // built by whoever held the lock
 		sayLicence(log, version, dir)
 		return bin, nil
+	}
+	if isExecutable(bin) {
+		fmt.Fprintf(log, "harness: the cached Consul v%s was built by an older recipe; building it again (recipe %s: %s)\n", version, consulRecipe, filepath.Join(dir, recipeFile))
 	}
 	return bin, buildConsul(ctx, version, dir, bin, log)
 }
@@ -156,23 +159,26 @@ func buildConsul(ctx context.Context, version, dir, bin string, log io.Writer) e
 	defer stop()
 
 	env := append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod")
-	run := func(args ...string) error {
+	goCmd := func(out io.Writer, args ...string) error {
 		fmt.Fprintf(lf, "$ go %s\n", strings.Join(args, " "))
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = src, env, lf, lf
+		if out != nil {
+			cmd.Stdout = io.MultiWriter(out, lf)
+		}
 		return cmd.Run()
 	}
+	run := func(args ...string) error { return goCmd(nil, args...) }
 	pinned, err := writeBuildModule(src, version)
 	if err != nil {
 		return fmt.Errorf("consul build: %w", err)
 	}
 	if !pinned {
-		if err := run("get", ConsulModule+"@v"+version); err != nil {
-			lf.Sync()
-			if why := unknownVersion(logPath); why != "" {
-				return usagef("Consul v%s: the Go module proxy has no such release of %s (%s)", version, ConsulModule, why)
+		if err := releaseModule(ctx, version, src, goCmd, lf); err != nil {
+			if IsUsage(err) {
+				return err
 			}
-			return fmt.Errorf("consul build: go get %s@v%s failed: %v (log: %s)", ConsulModule, version, err, logPath)
+			return fmt.Errorf("%w (log: %s)", err, logPath)
 		}
 	}
 	if err := recordLicence(ctx, src, dir, version, env, log); err != nil {
@@ -186,6 +192,9 @@ func buildConsul(ctx context.Context, version, dir, bin string, log io.Writer) e
 		return fmt.Errorf("consul build of v%s failed: %v (log: %s)", version, err, logPath)
 	}
 	if err := os.Rename(tmp, bin); err != nil {
+		return fmt.Errorf("consul build: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, recipeFile), []byte(consulRecipe+"\n"), 0o644); err != nil {
 		return fmt.Errorf("consul build: %w", err)
 	}
 	fmt.Fprintf(log, "harness: built Consul v%s in %s: %s\n", version, time.Since(start).Round(time.Second), bin)
@@ -224,22 +233,8 @@ func requires(mod []byte, version string) bool {
 	return false
 }
 
-// unknownVersion returns the go get log's line saying the release does not exist ("" when the
-// failure was something else, such as no network).
-func unknownVersion(logPath string) string {
-	b, err := os.ReadFile(logPath)
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		for _, m := range []string{"unknown revision", "invalid version", "no matching versions", "404 Not Found", "410 Gone", "not available"} {
-			if strings.Contains(line, m) {
-				return strings.TrimSpace(line)
-			}
-		}
-	}
-	return ""
-}
+// unknownVersionMarks are what the go command says of a release the module proxy does not have.
+var unknownVersionMarks = []string{"unknown revision", "invalid version", "no matching versions", "404 Not Found", "410 Gone", "not available"}
 
 // reportProgress prints the elapsed time and the build log's last line every progressEvery.
 func reportProgress(log io.Writer, version, logPath string, start time.Time) (stop func()) {

@@ -86,6 +86,34 @@ func TestBadUsageExits254(t *testing.T) {
 	}
 }
 
+// TestUpgradeUsageExits254BeforeAnything: a bad combination of --nemesis upgrade, its releases
+// and --target is refused before any build, container or run folder.
+func TestUpgradeUsageExits254BeforeAnything(t *testing.T) {
+	ctx := context.Background()
+	store := filepath.Join(t.TempDir(), "store")
+	up := []string{"run", "--store", store, "--nemesis", "upgrade"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{up, "--nemesis upgrade needs --upgrade-from and --upgrade-to"},
+		{append(up, "--upgrade-from", "consul@1.15.7"), "needs --upgrade-from and --upgrade-to"},
+		{append(up, "--upgrade-from", "consul@1.15.7", "--upgrade-to", "consul@1.15.7"), "both consul@1.15.7"},
+		{append(up, "--upgrade-from", "agent", "--upgrade-to", "consul@1.16.3"), "--upgrade-from agent"},
+		{append(up, "--target", "consul@1.16.3", "--upgrade-from", "consul@1.15.7", "--upgrade-to", "consul@1.16.3"), "--target consul@1.16.3 conflicts"},
+		{[]string{"run", "--store", store, "--upgrade-to", "consul@1.16.3"}, "are for --nemesis upgrade"},
+		{[]string{"run", "--store", store, "--nemesis", "all", "--upgrade-from", "consul@1.15.7", "--upgrade-to", "consul@1.16.3"}, "are for --nemesis upgrade"},
+	} {
+		code, out := runHarness(t, ctx, tc.args...)
+		if code != 254 || !strings.Contains(out, tc.want) {
+			t.Errorf("harness %v: exit %d, want 254 saying %q\n%s", tc.args, code, tc.want, out)
+		}
+	}
+	if _, err := os.Stat(store); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused run made %s: %v", store, err)
+	}
+}
+
 // TestBuildOfAnUnknownReleaseExits254: the module proxy has no such release. build connects to
 // the engine first, so this case needs Docker (and the network).
 func TestBuildOfAnUnknownReleaseExits254(t *testing.T) {

@@ -27,6 +27,8 @@ func newRunCmd() *cobra.Command {
   harness run --target consul --nemesis partition,kill   # real Consul (built once, cached)
   harness run --target consul@1.19.2 --read-mode stale    # another Consul release
   harness run --nemesis restart --restart-signal INT     # the Consul #993 question
+  harness run --nemesis upgrade --upgrade-from consul@1.15.7 --upgrade-to consul@1.16.3 --nemesis-interval 20s --time-limit 60s
+                                                          # rolling upgrade of real Consul, then back
   harness run --unsafe local-cas --time-limit 10s         # a seeded bug: must exit 1
   harness run --bootstrap manual --read-mode default`,
 		Args: cobra.NoArgs,
@@ -81,10 +83,12 @@ func newRunCmd() *cobra.Command {
 	f.DurationVar(&o.OpTimeout, "op-timeout", o.OpTimeout, "timeout of one client call (expiry records info)")
 	f.StringVar(&o.ReadMode, "read-mode", o.ReadMode, "consistent, default or stale")
 	lockFlags(f, &o)
-	f.StringVar(&nem, "nemesis", "none", "faults: "+strings.Join(nemesis.Kinds(), ",")+" joined by , (one at a time) or by + (each on its own schedule, at the same time), or all (every kind at the same time), or none")
+	f.StringVar(&nem, "nemesis", "none", "faults: "+strings.Join(nemesis.Kinds(), ",")+" joined by , (one at a time) or by + (each on its own schedule, at the same time), or all (every kind but upgrade, at the same time), or none")
 	f.StringSliceVar(&o.PartitionShapes, "partition-shapes", nil, "partition shapes to draw from: "+strings.Join(nemesis.Shapes, ",")+" (default: all that fit)")
 	f.StringVar(&o.RestartSignal, "restart-signal", o.RestartSignal, "signal of the restart fault: KILL, TERM or INT")
 	f.BoolVar(&o.RestartRolling, "restart-rolling", false, "restart fault stops nodes one after another (default: all at once)")
+	f.StringVar(&o.UpgradeFrom, "upgrade-from", "", "upgrade fault: the Consul release the cluster starts on, consul@X.Y.Z (--target may be left out)")
+	f.StringVar(&o.UpgradeTo, "upgrade-to", "", "upgrade fault: the Consul release each roll switches every server to, one at a time, data dir kept; the next roll goes back (swap the two for a downgrade)")
 	f.DurationVar(&o.PowerWriteback, "power-writeback", 0, "power fault: unsynced data this old was written back by the kernel and survives (Linux: 30s); 0: only fsync makes data durable")
 	f.DurationVar(&o.RecoveryTime, "recovery-time", 0, "time the healed cluster has to elect a leader every node knows (0: the target's default, 10s agent, 90s Consul)")
 	f.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "bound on the linearizability check (expiry: unknown)")
