@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +166,35 @@ func TestUpgradeOptions(t *testing.T) {
 		if err != nil || o.Target != from.String() || o.UpgradeFrom != from.String() || o.Name != "consul-register-upgrade" || o.RecoveryTime != 90*time.Second {
 			t.Errorf("%+v: %v; want the cluster on %s", tc, err, from)
 		}
+	}
+}
+
+// TestSoakOrderCoversTheMatrix: every cycle of a soak runs each configuration once, in an order
+// drawn from the seed (the same seed gives the same order; the next cycle another), so a soak
+// shorter than the matrix draws from all of it.
+func TestSoakOrderCoversTheMatrix(t *testing.T) {
+	const n = 96 // 2 targets × 8 nemeses × 3 workloads × 2 read modes
+	a, b, next := soakOrder(n, 7000, 0), soakOrder(n, 7000, 0), soakOrder(n, 7000, 1)
+	seen := map[int]bool{}
+	for i, c := range a {
+		if c < 0 || c >= n || seen[c] {
+			t.Fatalf("cycle is not a permutation: %v", a)
+		}
+		seen[c] = true
+		if b[i] != c {
+			t.Fatalf("same seed, different order: %v vs %v", a, b)
+		}
+	}
+	if slices.Equal(a, next) {
+		t.Error("two cycles ran the same order")
+	}
+	firstHalf := 0 // configurations of the first target among the first 48 tests
+	for _, c := range a[:n/2] {
+		if c < n/2 {
+			firstHalf++
+		}
+	}
+	if firstHalf == 0 || firstHalf == n/2 {
+		t.Errorf("the first half of the cycle drew only one target (%d of %d from the first)", firstHalf, n/2)
 	}
 }

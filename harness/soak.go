@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -172,11 +173,15 @@ func Soak(ctx context.Context, base Options, m Matrix, so SoakOptions, log io.Wr
 	if seed == 0 {
 		seed = time.Now().UnixNano() % 1e9
 	}
+	var order []int
 	for i := 0; ctx.Err() == nil; i++ {
 		if so.Count > 0 && i >= so.Count || so.Duration > 0 && time.Since(sum.Start) >= so.Duration {
 			break
 		}
-		o := cfgs[i%len(cfgs)]
+		if i%len(cfgs) == 0 {
+			order = soakOrder(len(cfgs), seed, i/len(cfgs))
+		}
+		o := cfgs[order[i%len(cfgs)]]
 		o.Seed = seed + int64(i)
 		fmt.Fprintf(log, "soak: test %d: %s seed %d\n", i+1, o.Name, o.Seed)
 		t0 := time.Now()
@@ -211,6 +216,14 @@ func Soak(ctx context.Context, base Options, m Matrix, so SoakOptions, log io.Wr
 	}
 	sum.End = time.Now()
 	return sum, nil
+}
+
+// soakOrder is the order of the matrix's n configurations in one cycle of a soak: a permutation
+// drawn from the soak's seed and the cycle's number. Every configuration runs once per cycle, and a
+// soak that ends before its first cycle does (the whole matrix of both targets takes hours) has
+// still drawn from all of it, not only from the first target's first workload.
+func soakOrder(n int, seed int64, cycle int) []int {
+	return rand.New(rand.NewPCG(uint64(seed), uint64(cycle))).Perm(n)
 }
 
 // FirstFailure is the run's one-line reason, res.Reason(): the first checker in checker.Reasons'
