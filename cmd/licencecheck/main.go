@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -101,6 +102,46 @@ func judge(m module) (problem, names string) {
 	return v.Problem, names
 }
 
+// absReplacements points the replace directives of the go.mod copied into tmp that name a folder
+// relative to the module (a Consul build's patched troubleshoot sub-module, in the harness's cache)
+// at that folder, so that the copy resolves as the original does.
+func absReplacements(tmp, dir string) error {
+	cmd := exec.Command("go", "mod", "edit", "-json")
+	cmd.Dir = tmp
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("go mod edit -json: %v", err)
+	}
+	var mod struct {
+		Replace []struct {
+			Old struct{ Path, Version string }
+			New struct{ Path, Version string }
+		}
+	}
+	if err := json.Unmarshal(out, &mod); err != nil {
+		return fmt.Errorf("go mod edit -json: %v", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for _, r := range mod.Replace {
+		if r.New.Version != "" || !(strings.HasPrefix(r.New.Path, "./") || strings.HasPrefix(r.New.Path, "../")) {
+			continue
+		}
+		old := r.Old.Path
+		if r.Old.Version != "" {
+			old += "@" + r.Old.Version
+		}
+		edit := exec.Command("go", "mod", "edit", "-replace", old+"="+filepath.Join(abs, r.New.Path))
+		edit.Dir = tmp
+		if out, err := edit.CombinedOutput(); err != nil {
+			return fmt.Errorf("go mod edit -replace %s: %v: %s", old, err, out)
+		}
+	}
+	return nil
+}
+
 // buildPkg is -build: the package a module without source of its own builds.
 var buildPkg string
 
@@ -148,6 +189,9 @@ func buildList(dir string) ([]module, error) {
 			}
 		}
 		work, env = tmp, append(env, "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOOS=linux")
+		if err := absReplacements(tmp, dir); err != nil {
+			return nil, err
+		}
 	}
 	args := []string{"list", "-deps", "-f", "{{with .Module}}{{if not .Main}}{{.Path}}\t{{.Version}}\t{{.Dir}}{{with .Replace}}\t{{.Dir}}{{end}}{{end}}{{end}}"}
 	if sh.tests {
