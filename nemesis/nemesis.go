@@ -370,8 +370,11 @@ func (n *Nemesis) preparePause(ctx context.Context, f *Fault, r *rand.Rand) (fun
 			if down { // nothing runs to freeze; another fault stopped it
 				return nil
 			}
+			if err := node.Pause(ctx); err != nil {
+				return err // not marked: a failed freeze leaves the node running (the heal must not fail on it)
+			}
 			n.mark(n.paused, []string{node.Name()}, true)
-			return node.Pause(ctx)
+			return nil
 		})
 	}, nil
 }

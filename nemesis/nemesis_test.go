@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -451,5 +452,38 @@ func TestHealAllStartsANodeThatExitedUnasked(t *testing.T) {
 	}
 	if running, _, _ := c.nodes[1].state(); !running {
 		t.Error("the exited node was not started")
+	}
+}
+
+// TestFailedPauseLeavesNothingToUnpause: a freeze the engine refuses (runc "unable to freeze" on
+// a loaded machine: the container keeps running) is the fault's error line; neither its end nor
+// the heal then tries to unpause the node, which the engine would refuse ("is not paused") and
+// which made a soak's run a harness error.
+func TestFailedPauseLeavesNothingToUnpause(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, read := recording(t)
+	n := mustNew(t, Options{}, c, rec)
+	ctx := context.Background()
+	c.fail["n1 pause"] = errBoom
+	c.fail["n1 unpause"] = errors.New("Container n1 is not paused")
+	f, err := n.Start(ctx, Step{Fault: FaultPause, Target: "leader", Seed: 1})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Start error %v, want the failed freeze", err)
+	}
+	if err := f.End(ctx); err != nil {
+		t.Errorf("the end of a pause that never froze: %v", err)
+	}
+	if err := n.HealAll(ctx); err != nil {
+		t.Errorf("heal after a pause that never froze: %v", err)
+	}
+	if slices.Contains(c.callLog(), "n1 unpause") {
+		t.Errorf("unpaused a node that was never paused: %v", c.callLog())
+	}
+	var errorLine bool
+	for _, op := range read() {
+		errorLine = errorLine || event(t, op).Event == EventError
+	}
+	if !errorLine {
+		t.Error("the failed freeze left no error line")
 	}
 }
