@@ -24,7 +24,9 @@ type fakeCluster struct {
 	removed map[string]bool
 	calls   []string
 	fail    map[string]error // call prefix ("n1 kill") → error to return
-	onCall  func(call string)
+	// dieOnStart names nodes whose process exits by itself as soon as it is started.
+	dieOnStart map[string]bool
+	onCall     func(call string)
 	// stuck lists nodes that never rejoin after a switch (Rejoined says no).
 	stuck map[string]bool
 }
@@ -157,7 +159,10 @@ func (n *fakeNode) Kill(context.Context) error {
 	// The engine thaws a paused container to deliver the signal.
 	return n.do("kill", func() { n.running, n.paused = false, false; n.net = nil })
 }
-func (n *fakeNode) Start(context.Context) error { return n.do("start", func() { n.running = true }) }
+func (n *fakeNode) Start(context.Context) error {
+	// dieOnStart: the engine starts the container and its process exits at once by itself.
+	return n.do("start", func() { n.running = !n.c.dieOnStart[n.name] })
+}
 func (n *fakeNode) Wipe(context.Context) error {
 	return n.do("wipe", func() { n.running = false; n.net = nil })
 }

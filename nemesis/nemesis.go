@@ -581,14 +581,6 @@ func (n *Nemesis) startNode(ctx context.Context, node Node) error {
 	return n.netFault(ctx, node)
 }
 
-// startNodes starts nodes whatever holds them down (the heal), then gives them their rules.
-func (n *Nemesis) startNodes(ctx context.Context, names []string) error {
-	return n.each(ctx, names, func(ctx context.Context, node Node) error {
-		defer n.lockNode(node.Name())()
-		return n.startNode(ctx, node)
-	})
-}
-
 // downNodes lists the nodes some fault holds down.
 func (n *Nemesis) downNodes() []string {
 	n.mu.Lock()
@@ -697,11 +689,23 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 	n.part = nil
 	clear(n.loss)
 	n.mu.Unlock()
-	add("start", n.startNodes(ctx, n.downNodes()))
+	var died diedAfterStart
+	add("start", n.each(ctx, n.downNodes(), func(ctx context.Context, node Node) error {
+		defer n.lockNode(node.Name())()
+		if err := node.Start(ctx); err != nil {
+			return err // the engine's refusal is the heal's failure
+		}
+		n.mu.Lock()
+		delete(n.down, node.Name())
+		n.mu.Unlock()
+		return died.excuse(ctx, node, n.netFault(ctx, node))
+	}))
 	// Nodes that would not start have no rules left; their failure is reported above.
 	down := n.downNodes()
-	up := slices.DeleteFunc(slices.Clone(n.names), func(s string) bool { return slices.Contains(down, s) })
-	add("net heal", n.each(ctx, up, func(ctx context.Context, node Node) error { return node.NetFault(ctx, []string{"heal"}) }))
+	up := slices.DeleteFunc(slices.Clone(n.names), func(s string) bool { return slices.Contains(down, s) || died.has(s) })
+	add("net heal", n.each(ctx, up, func(ctx context.Context, node Node) error {
+		return died.excuse(ctx, node, node.NetFault(ctx, []string{"heal"}))
+	}))
 	add("rejoin", n.rejoinNodes(ctx, n.marked(n.removed)))
 
 	// Close the windows of faults Run left open; what they broke is repaired above.
@@ -720,6 +724,11 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 	ev := history.NemesisEvent{Event: history.EventEnd, Targets: n.names}
 	if err != nil {
 		ev.Error = err.Error()
+	}
+	if names := died.sorted(); len(names) > 0 {
+		// The system under test's own failure, for the checkers to judge (no leader, failed final
+		// reads), not the harness's: e.g. Consul after a power loss that emptied its node-id.
+		ev.Detail = map[string]any{"exited_after_start": names}
 	}
 	n.rec.Nemesis(history.FHeal, ev)
 	if err != nil {
@@ -748,6 +757,43 @@ func (n *Nemesis) exitedUnasked(ctx context.Context) []string {
 	})
 	slices.Sort(out)
 	return out
+}
+
+// diedAfterStart collects the nodes whose process exited by itself during the heal: the engine
+// started the container, and the system under test then stopped (a server that refuses its own
+// data dir), so the network rules the heal gives it fail with "not running". That is a finding
+// about the system, which the checkers judge, not a failure of the heal.
+type diedAfterStart struct {
+	mu    sync.Mutex
+	names []string
+}
+
+// excuse returns err, or nil when err came from a node whose process has exited (recording it).
+func (d *diedAfterStart) excuse(ctx context.Context, node Node, err error) error {
+	if err == nil {
+		return nil
+	}
+	if gone, xerr := node.Exited(ctx); xerr != nil || !gone {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !slices.Contains(d.names, node.Name()) {
+		d.names = append(d.names, node.Name())
+	}
+	return nil
+}
+
+func (d *diedAfterStart) has(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Contains(d.names, name)
+}
+
+func (d *diedAfterStart) sorted() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Sorted(slices.Values(d.names))
 }
 
 func without(names []string, drop string) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -485,5 +486,44 @@ func TestFailedPauseLeavesNothingToUnpause(t *testing.T) {
 	}
 	if !errorLine {
 		t.Error("the failed freeze left no error line")
+	}
+}
+
+// TestHealExcusesANodeThatDiesAfterStart: a node the heal starts whose process exits at once by
+// itself (Consul refusing its own data dir after a power loss) is the system's failure, for the
+// checkers: the heal succeeds and names it in its end line, instead of failing the run as a
+// harness error because the node's network rules could not be set.
+func TestHealExcusesANodeThatDiesAfterStart(t *testing.T) {
+	c := newFakeCluster(3)
+	rec, read := recording(t)
+	n := mustNew(t, Options{}, c, rec)
+	ctx := context.Background()
+	if _, err := n.Start(ctx, Step{Fault: FaultKill, Target: "leader", Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.dieOnStart = map[string]bool{"n1": true}
+	c.fail["n1 net on a stopped node"] = errors.New("cannot join network of a non running container")
+	c.mu.Unlock()
+	if err := n.HealAll(ctx); err != nil {
+		t.Fatalf("heal: %v", err)
+	}
+	if !slices.Contains(c.callLog(), "n1 start") {
+		t.Fatalf("n1 was not started: %v", c.callLog())
+	}
+	ops := read()
+	end := event(t, ops[len(ops)-1])
+	if ops[len(ops)-1].F != history.FHeal || end.Event != history.EventEnd || end.Error != "" {
+		t.Fatalf("last line %+v, want a heal end without error", end)
+	}
+	if got := fmt.Sprint(end.Detail.(map[string]any)["exited_after_start"]); got != "[n1]" {
+		t.Errorf("heal end names %s as exited after start, want [n1]", got)
+	}
+	// A node that is running and still refuses its rules is the heal's failure.
+	c2 := newFakeCluster(3)
+	n2 := mustNew(t, Options{}, c2, rec)
+	c2.fail["n2 net"] = errBoom
+	if err := n2.HealAll(ctx); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("heal of a running node that refused its rules: %v, want the error", err)
 	}
 }
