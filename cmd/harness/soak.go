@@ -20,8 +20,9 @@ func newSoakCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "soak",
 		Short: "Run test after test with new seeds over a matrix (nightly CI)",
-		Long: `soak cycles through a matrix of nemesis sets, workloads, read modes and node counts, each test
-with a new seed, until --duration is over. It stops at the first invalid run unless --keep-going,
+		Long: `soak cycles through a matrix of targets, nemesis sets, workloads, read modes and node counts,
+each test with a new seed, until --duration is over. Each cycle runs every configuration once, in an
+order drawn from --seed, so a soak shorter than the matrix still draws from all of it. It stops at the first invalid run unless --keep-going,
 and writes a summary as text, JSON and (with --junit) JUnit XML. Exit code as Jepsen's test-all:
 any crash (255) beats any unknown (2) beats any invalid (1) beats valid (0).`,
 		Example: `  harness soak --duration 8h --keep-going --keep-passed 20 --junit soak.xml
