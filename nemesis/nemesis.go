@@ -575,6 +575,11 @@ func (n *Nemesis) startNode(ctx context.Context, node Node) error {
 	if err := node.Start(ctx); err != nil {
 		return err
 	}
+	return n.started(ctx, node)
+}
+
+// started marks a node the engine has just started as up and gives it the network rules in force.
+func (n *Nemesis) started(ctx context.Context, node Node) error {
 	n.mu.Lock()
 	delete(n.down, node.Name())
 	n.mu.Unlock()
@@ -695,10 +700,7 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 		if err := node.Start(ctx); err != nil {
 			return err // the engine's refusal is the heal's failure
 		}
-		n.mu.Lock()
-		delete(n.down, node.Name())
-		n.mu.Unlock()
-		return died.excuse(ctx, node, n.netFault(ctx, node))
+		return died.excuse(ctx, node, n.started(ctx, node))
 	}))
 	// Nodes that would not start have no rules left; their failure is reported above.
 	down := n.downNodes()

@@ -30,12 +30,6 @@ import (
 	"github.com/raftcheck/harness/internal/licence"
 )
 
-// reviewed are modules whose licence a person read where this tool cannot (no licence file of
-// the usual names), with what it is and where it says so. Nothing refused by its text goes here.
-var reviewed = map[string]string{
-	"github.com/kr/logfmt": "MIT (stated in its Readme)",
-}
-
 // module is one module of a build list.
 type module struct {
 	Path, Version, Dir, Error string
@@ -43,7 +37,7 @@ type module struct {
 
 func main() {
 	verbose := flag.Bool("v", false, "list every module with its licences")
-	flag.StringVar(&buildPkg, "build", "", "for a module without source of its own: the package it builds (e.g. github.com/hashicorp/consul)")
+	buildPkg := flag.String("build", "", "for a module without source of its own: the package it builds (e.g. github.com/hashicorp/consul)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: licencecheck [-v] [-build PKG] [MODULE_DIR ...]   (default: . targets/consulbuild)\n")
 		flag.PrintDefaults()
@@ -53,13 +47,13 @@ func main() {
 	if len(dirs) == 0 {
 		dirs = []string{".", "targets/consulbuild"}
 	}
-	os.Exit(run(dirs, *verbose, os.Stdout, os.Stderr))
+	os.Exit(run(dirs, *buildPkg, *verbose, os.Stdout, os.Stderr))
 }
 
-func run(dirs []string, verbose bool, stdout, stderr io.Writer) int {
+func run(dirs []string, buildPkg string, verbose bool, stdout, stderr io.Writer) int {
 	refused := 0
 	for _, dir := range dirs {
-		mods, err := buildList(dir)
+		mods, err := buildList(dir, buildPkg)
 		if err != nil {
 			fmt.Fprintf(stderr, "licencecheck: %s: %v\n", dir, err)
 			return 2
@@ -87,7 +81,7 @@ func run(dirs []string, verbose bool, stdout, stderr io.Writer) int {
 // judge returns why a module is refused ("" when it is not) and the names of its licences.
 func judge(m module) (problem, names string) {
 	if m.Error != "" {
-		return "not in the module cache: " + m.Error, ""
+		return m.Error, ""
 	}
 	v := licence.Module(m.Dir)
 	var ns []string
@@ -96,9 +90,6 @@ func judge(m module) (problem, names string) {
 	}
 	sort.Strings(ns)
 	names = strings.Join(ns, ",")
-	if what, ok := reviewed[m.Path]; ok && len(v.Licences) == 0 {
-		return "", what + ", reviewed by hand"
-	}
 	return v.Problem, names
 }
 
@@ -142,9 +133,6 @@ func absReplacements(tmp, dir string) error {
 	return nil
 }
 
-// buildPkg is -build: the package a module without source of its own builds.
-var buildPkg string
-
 // shipped is one module whose build list is checked, and the packages it ships.
 type shipped struct {
 	dir      string   // the module's folder
@@ -162,9 +150,9 @@ var shipments = map[string]shipped{
 // buildList lists every module that provides a package to what the module in dir ships (the main
 // module left out), downloading what the module cache lacks. A module only in the module graph,
 // whose packages nothing builds, is not in a binary and not judged. For a module without source
-// of its own (targets/consulbuild), it works on a copy of go.mod and go.sum in a temporary folder,
+// of its own (targets/consulbuild, or any dir with buildPkg, -build), it works on a copy of go.mod and go.sum in a temporary folder,
 // so that resolving the build never changes the checkout.
-func buildList(dir string) ([]module, error) {
+func buildList(dir, buildPkg string) ([]module, error) {
 	sh, ok := shipments[filepath.Clean(dir)]
 	switch {
 	case buildPkg != "":
@@ -217,7 +205,7 @@ func buildList(dir string) ([]module, error) {
 			m.Dir = f[3]
 		}
 		if m.Dir == "" {
-			m.Error = "no folder for it (go list gave none)"
+			m.Error = "no folder in the module cache (go list gave none)"
 		}
 		mods = append(mods, m)
 	}
